@@ -1,0 +1,56 @@
+# fast_hamer_ros: the two commands of a fresh machine are `make demo` and `make test`.
+# Both create the environment themselves (idempotent) in $(VENV), outside the clone so that it is
+# reused across clones and CI runs; `make -s env-path` prints it.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= $(HOME)/.cache/fast_hamer/venv
+INPUT ?= ../shared/data/hands
+OUT ?= demo_out
+CHECKPOINT ?=
+MANO ?=
+DEVICE ?= auto
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+# The dependency stamp changes whenever the pinned dependencies in setup.py change.
+DEPS_HASH := $(shell sha256sum setup.py | cut -c1-16)
+STAMP := $(VENV)/.fast_hamer_deps_$(DEPS_HASH)
+
+.PHONY: env env-path demo test lint format clean-env help
+
+help:
+	@echo "make demo [INPUT=folder|video|/dev/videoN] [CHECKPOINT=...] [MANO=...]  run the node on real input"
+	@echo "make test                                                           run the test suite"
+	@echo "make env / make -s env-path                                         create / print the environment"
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade 'pip>=24' >/dev/null
+	$(BIN)/python -m pip install -e '.[all]'
+	@rm -f $(VENV)/.fast_hamer_deps_*
+	@touch $(STAMP)
+
+env: $(STAMP)
+	@# Re-point the editable install at this clone (cheap), then build what ROS wheels lack (tf2_msgs).
+	@$(BIN)/python -m pip install --no-deps --no-build-isolation -e . >/dev/null
+	@$(BIN)/python -m fast_hamer_ros.bootstrap --prefix $(VENV)
+
+env-path:
+	@echo $(VENV)
+
+demo: env
+	$(BIN)/python -m fast_hamer_ros.run --input "$(INPUT)" --out "$(OUT)" --device $(DEVICE) \
+		$(if $(CHECKPOINT),--checkpoint "$(CHECKPOINT)") $(if $(MANO),--mano "$(MANO)")
+
+test: env
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: env
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: env
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+clean-env:
+	rm -rf $(VENV)

