@@ -1,0 +1,126 @@
+"""``fast-hamer detect``: hands (boxes, sides, 21 keypoints) in one image file -> JSON / overlay image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger("fast_hamer.detect")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "detect",
+        help="detect the hands in one image (boxes, left/right, 21 keypoints)",
+        description="Run the hand detector on one image and print/write its detections: box (xyxy pixels), "
+        "score, anatomical side with its probability, 21 keypoints in pixels and metric hand-frame 3D "
+        "keypoints. The MediaPipe model is found or built automatically (see `--detector-model`).",
+    )
+    p.add_argument("--image", required=True, type=Path, help="input image (any format OpenCV reads)")
+    p.add_argument("--out", type=Path, help="write the detections as JSON here")
+    p.add_argument("--render", type=Path, help="write the image with the detections drawn here")
+    p.add_argument(
+        "--detector",
+        default="mediapipe",
+        choices=("mediapipe", "yolo"),
+        help="backend (default mediapipe; yolo needs ultralytics and --detector-model weights)",
+    )
+    p.add_argument(
+        "--detector-model",
+        help="MediaPipe hand_landmarker.task (default: $FAST_HAMER_DETECTOR_MODEL, the models directory, "
+        "or built once from the mediapipe 0.10.21 wheel), or the YOLO .pt weights with --detector yolo",
+    )
+    p.add_argument(
+        "--handedness",
+        choices=("flip_consistent", "raw"),
+        default="flip_consistent",
+        help="flip_consistent (default): image + mirrored image, mirror-consistent sides; raw: one pass",
+    )
+    p.add_argument("--mirrored-input", action="store_true", help="the image is mirrored (selfie camera)")
+    p.add_argument("--max-hands", type=int, default=4, help="most hands to report (default 4)")
+    p.add_argument(
+        "--min-confidence", type=float, default=0.3, help="detection confidence threshold (default 0.3)"
+    )
+    p.set_defaults(func=run)
+
+
+def build_detector(args: argparse.Namespace):
+    """The detector the flags ask for."""
+    from fast_hamer_core.detection import create_detector
+
+    if args.detector == "yolo":
+        return create_detector(
+            "yolo",
+            weights_path=args.detector_model,
+            max_hands=args.max_hands,
+            min_detection_confidence=args.min_confidence,
+            mirrored_input=args.mirrored_input,
+        )
+    return create_detector(
+        "mediapipe",
+        model_path=args.detector_model,
+        handedness=args.handedness,
+        mirrored_input=args.mirrored_input,
+        max_hands=args.max_hands,
+        min_detection_confidence=args.min_confidence,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    if args.detector == "yolo" and not args.detector_model:
+        raise ValueError("--detector yolo needs --detector-model PATH to the YOLO .pt weights")
+    bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f"cannot read image {args.image}")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    height, width = rgb.shape[:2]
+    with build_detector(args) as detector:
+        start = time.perf_counter()
+        detections = detector.detect(rgb)
+        elapsed_ms = 1000.0 * (time.perf_counter() - start)
+
+    print(f"{args.image}: {len(detections)} hand(s) in {elapsed_ms:.0f} ms")
+    for i, det in enumerate(detections):
+        box = ", ".join(f"{v:.0f}" for v in det.box)
+        print(f"  {i}: {det.side:5s} p={det.side_score:.2f} score={det.score:.2f} box=[{box}]")
+
+    if args.out:
+        payload = {
+            "image": str(args.image),
+            "width": width,
+            "height": height,
+            "detector": args.detector,
+            "handedness": args.handedness if args.detector == "mediapipe" else "class",
+            "mirrored_input": bool(args.mirrored_input),
+            "elapsed_ms": elapsed_ms,
+            "detections": [
+                {
+                    "box_xyxy_px": det.box.tolist(),
+                    "score": det.score,
+                    "side": det.side,
+                    "side_score": det.side_score,
+                    "keypoints_2d_px": None if det.keypoints_2d is None else det.keypoints_2d.tolist(),
+                    "keypoints_3d_hand_m": (
+                        None if det.keypoints_3d_hand is None else det.keypoints_3d_hand.tolist()
+                    ),
+                }
+                for det in detections
+            ],
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(payload, indent=1))
+        log.info("wrote %s", args.out)
+    if args.render:
+        from fast_hamer_core.detection.draw import draw_detections
+
+        canvas = draw_detections(rgb, detections)
+        args.render.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(args.render), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR)):
+            raise ValueError(f"cannot write {args.render} (unknown image extension?)")
+        log.info("wrote %s", args.render)
+    return 0
