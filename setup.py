@@ -47,9 +47,11 @@ EXTRAS = {
     ],
     "train": ["lightning==2.6.6", "webdataset==1.0.2", "tensorboard>=2.16", "matplotlib>=3.8"],
     "export": ["onnx==1.23.2", "onnxscript>=0.3", "onnxruntime==1.32.0"],
+    # Optional second detector backend (user-supplied YOLO hand weights, as WiLoR uses).
+    "yolo": ["ultralytics"],
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
 }
-EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "yolo" for req in reqs})
 
 setup(
     name=PACKAGE,

@@ -1,0 +1,128 @@
+"""``fast-hamer infer``: hands in one image file -> JSON (and an overlay image)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("fast_hamer.infer")
+
+#: HaMeR's default camera when no intrinsics are known: focal 5000 px at 256 px, scaled to the image.
+HAMER_FOCAL_PER_PX = 5000.0 / 256.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "infer",
+        help="reconstruct the hands in one image",
+        description="Reconstruct every hand in an image and write the results as JSON. Without "
+        "--checkpoint the detector's landmarks are lifted to 3D (landmarks-only mode).",
+    )
+    p.add_argument("--image", required=True, type=Path, help="input image (any format OpenCV reads)")
+    p.add_argument("--checkpoint", help="mesh model checkpoint (ours .pt or HaMeR .ckpt); omit for landmarks only")
+    p.add_argument("--mano", help="MANO_RIGHT .pkl/.npz (default: the converted file in the models directory)")
+    p.add_argument(
+        "--boxes",
+        nargs="+",
+        metavar="X0,Y0,X1,Y1[:SIDE]",
+        help="hand boxes in pixels instead of running the detector (SIDE left|right, default right)",
+    )
+    p.add_argument("--detector-model", help="MediaPipe hand_landmarker.task (default: resolved automatically)")
+    p.add_argument("--handedness", choices=("flip_consistent", "raw"), default="flip_consistent")
+    p.add_argument("--mirrored-input", action="store_true", help="the image is mirrored (selfie camera)")
+    cam = p.add_mutually_exclusive_group()
+    cam.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="camera intrinsics in pixels")
+    cam.add_argument("--focal", type=float, metavar="PX", help="focal length in pixels, principal point centred")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
+    p.add_argument("--out", type=Path, default=Path("result.json"), help="output JSON (default result.json)")
+    p.add_argument("--render", type=Path, help="also write an overlay image here")
+    p.set_defaults(func=run)
+
+
+def parse_box(text: str):
+    """``"x0,y0,x1,y1[:side]"`` -> Detection with score 1."""
+    from fast_hamer_core.types import Detection
+
+    coords, _, side = text.partition(":")
+    side = side or "right"
+    values = [float(v) for v in coords.split(",")]
+    if len(values) != 4 or side not in ("left", "right"):
+        raise ValueError(f"bad box {text!r}: expected X0,Y0,X1,Y1[:left|right]")
+    if values[2] <= values[0] or values[3] <= values[1]:
+        raise ValueError(f"bad box {text!r}: x1 must exceed x0 and y1 must exceed y0")
+    return Detection(box=np.array(values), score=1.0, side=side, side_score=1.0)
+
+
+def camera_for(args: argparse.Namespace, width: int, height: int):
+    """Intrinsics from the flags, else HaMeR's default camera for this image size."""
+    from fast_hamer_core.geometry import PinholeCamera
+
+    if args.intrinsics:
+        values = [float(v) for v in args.intrinsics.split(",")]
+        if len(values) != 4:
+            raise ValueError("--intrinsics takes FX,FY,CX,CY")
+        return PinholeCamera(*values, width=width, height=height)
+    focal = args.focal if args.focal else HAMER_FOCAL_PER_PX * max(width, height)
+    return PinholeCamera.from_focal(focal, width, height)
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from fast_hamer_core.pipeline import HandReconstructor
+
+    bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f"cannot read image {args.image}")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    height, width = rgb.shape[:2]
+    camera = camera_for(args, width, height)
+    detections = [parse_box(b) for b in args.boxes] if args.boxes else None
+    if detections is not None and not args.checkpoint:
+        raise ValueError("--boxes needs --checkpoint: landmarks-only mode takes keypoints from the detector")
+
+    t0 = time.perf_counter()
+    recon = HandReconstructor.from_options(
+        checkpoint=args.checkpoint,
+        mano=args.mano,
+        detector_model=args.detector_model,
+        device=args.device,
+        handedness=args.handedness,
+        mirrored_input=args.mirrored_input,
+    )
+    t1 = time.perf_counter()
+    with recon:
+        results = recon.reconstruct(rgb, camera, detections=detections)
+        t2 = time.perf_counter()
+        log.info(
+            "%d hand(s) in %s (%s mode, model %s, device %s): load %.0f ms, inference %.0f ms",
+            len(results), args.image, recon.mode, recon.model_name, recon.device,
+            1e3 * (t1 - t0), 1e3 * (t2 - t1),
+        )
+        doc = {
+            "image": str(args.image),
+            "width": width,
+            "height": height,
+            "camera": {"fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy},
+            "mode": recon.mode,
+            "model": recon.model_name,
+            "units": "metres, camera optical frame (x right, y down, z forward); pixels for 2D",
+            "hands": [r.to_dict() for r in results],
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1))
+        log.info("wrote %s", args.out)
+        if args.render:
+            from fast_hamer_core.render import render_overlay
+
+            overlay = render_overlay(rgb, results, camera, faces=recon.faces)
+            args.render.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(args.render), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
+                raise RuntimeError(f"cannot write {args.render}")
+            log.info("wrote %s", args.render)
+    return 0

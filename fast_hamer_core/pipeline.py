@@ -1,0 +1,256 @@
+"""HandReconstructor: an RGB image (+ camera intrinsics) -> one :class:`HandResult` per hand.
+
+Two modes, decided once at construction:
+- ``"mesh"``: detector -> HaMeR crops of every hand -> ONE batched forward of the mesh network -> MANO ->
+  un-mirroring of left hands -> full-image camera translation from the real intrinsics.
+- ``"landmarks"``: no mesh checkpoint (or no MANO): the detector's 21 keypoints lifted to 3D by PnP.
+
+All 3D output is in metres in the camera optical frame (see :mod:`fast_hamer_core.types`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fast_hamer_core import geometry
+from fast_hamer_core.geometry import PinholeCamera
+from fast_hamer_core.preprocess import crop_hands, normalize_crops
+from fast_hamer_core.skeleton import JOINT_TO_MANO_ROTATION
+from fast_hamer_core.types import Detection, HandResult
+
+log = logging.getLogger(__name__)
+
+#: HaMeR's crop camera: focal length 5000 px at a 256 px crop.
+CROP_FOCAL_PX = 5000.0
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is usable, else ``"cpu"``; anything else is checked and returned."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available on this machine")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return device
+
+
+class HandReconstructor:
+    """Image -> hands. Construct with parts, or with :meth:`from_options` from file names."""
+
+    def __init__(
+        self,
+        detector=None,
+        model: torch.nn.Module | None = None,
+        device: str = "cpu",
+        tracker=None,
+        fp16: bool = True,
+        refine_translation: bool = True,
+    ) -> None:
+        self.detector = detector
+        self.device = resolve_device(device)
+        if isinstance(model, torch.nn.Module):
+            model = model.to(self.device).eval()
+        # Any callable with the HandMeshModel interface works (``__call__(x) -> HaMeR dict``, ``config``,
+        # ``mano``): a torch module or a runtime runner (ONNX Runtime, TensorRT) from fast_hamer_core.runtime.
+        self.model = model
+        if self.model is not None and getattr(self.model, "mano", None) is None:
+            raise ValueError("the mesh model has no MANO layer; pass mano= when loading it")
+        self.tracker = tracker
+        self.fp16 = fp16 and self.device.startswith("cuda")
+        self.refine_translation = refine_translation
+        self.model_name = getattr(getattr(model, "config", None), "name", "none") if model else "none"
+        self.detector_name = type(detector).__name__ if detector is not None else "none"
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_options(
+        cls,
+        checkpoint: str | None = None,
+        mano: str | None = None,
+        detector_model: str | None = None,
+        device: str = "auto",
+        handedness: str = "flip_consistent",
+        mirrored_input: bool = False,
+        max_hands: int = 4,
+        min_detection_confidence: float = 0.3,
+        tracking: dict | None = None,
+        fp16: bool = True,
+    ) -> HandReconstructor:
+        """Build detector, model and tracker from file names. ``checkpoint=None`` -> landmarks-only mode."""
+        from fast_hamer_core.detection import create_detector
+        from fast_hamer_core.tracking import HandTracker
+
+        device = resolve_device(device)
+        model = None
+        if checkpoint:
+            from fast_hamer_core.mano import resolve_mano_path
+            from fast_hamer_core.models import load_model
+
+            model = load_model(checkpoint, mano_path=resolve_mano_path(mano), device=device)
+        else:
+            log.info("no mesh checkpoint configured: landmarks-only mode (21 joints by PnP, no mesh)")
+        detector = create_detector(
+            "mediapipe",
+            model_path=detector_model,
+            handedness=handedness,
+            mirrored_input=mirrored_input,
+            max_hands=max_hands,
+            min_detection_confidence=min_detection_confidence,
+        )
+        tracker = HandTracker(**(tracking or {}))
+        return cls(detector=detector, model=model, device=device, tracker=tracker, fp16=fp16)
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def mode(self) -> str:
+        """``"mesh"`` with a mesh model, else ``"landmarks"``."""
+        return "mesh" if self.model is not None else "landmarks"
+
+    @property
+    def faces(self) -> np.ndarray | None:
+        """(1538, 3) MANO triangles of a RIGHT hand; use :func:`faces_for_side` for a left one."""
+        return self.model.mano.faces if self.model is not None else None
+
+    # ------------------------------------------------------------------ per frame
+    def reconstruct(
+        self,
+        image_rgb: np.ndarray,
+        camera: PinholeCamera,
+        stamp_s: float | None = None,
+        detections: Sequence[Detection] | None = None,
+    ) -> list[HandResult]:
+        """Hands in one RGB uint8 (H, W, 3) image seen by ``camera``.
+
+        ``detections`` skips the detector (boxes, sides and scores given by the caller).
+        ``stamp_s`` (seconds) drives tracking and smoothing; ``None`` treats every call as a new image.
+        """
+        if detections is None:
+            if self.detector is None:
+                raise RuntimeError("no detector configured and no detections given")
+            if self.tracker is not None and stamp_s is not None:
+                detections = self.tracker.detections_for_frame(lambda: self.detector.detect(image_rgb))
+            else:
+                detections = self.detector.detect(image_rgb)
+        detections = list(detections)
+        track_ids: list[int | None] = [None] * len(detections)
+        if self.tracker is not None and stamp_s is not None:
+            detections, track_ids = self.tracker.assign(detections, stamp_s)
+        if not detections:
+            results: list[HandResult] = []
+        elif self.model is None:
+            from fast_hamer_core.detection.lifting import lift_detection
+
+            results = [lift_detection(det, camera) for det in detections]
+        else:
+            results = self._reconstruct_mesh(image_rgb, camera, detections)
+        for result, track_id in zip(results, track_ids, strict=True):
+            result.track_id = track_id
+        if self.tracker is not None and stamp_s is not None:
+            results = self.tracker.smooth(results, stamp_s)
+        return results
+
+    __call__ = reconstruct
+
+    @torch.inference_mode()
+    def _reconstruct_mesh(
+        self, image_rgb: np.ndarray, camera: PinholeCamera, detections: list[Detection]
+    ) -> list[HandResult]:
+        cfg = self.model.config
+        boxes = np.stack([det.box for det in detections])  # (N, 4)
+        is_right = np.array([det.side == "right" for det in detections])  # (N,)
+        crops, transforms = crop_hands(
+            image_rgb, boxes, is_right, out_size=cfg.crop_size, rescale=cfg.rescale_factor
+        )  # (N, 256, 256, 3) uint8, left hands mirrored
+        x = normalize_crops(crops, mean=cfg.mean, std=cfg.std).to(self.device)  # (N, 3, 256, 256)
+        autocast = (
+            torch.autocast("cuda", dtype=torch.float16) if self.fp16 else contextlib.nullcontext()
+        )
+        with autocast:
+            out = self.model(x)
+        return self._to_results(out, detections, transforms, camera, is_right)
+
+    def _to_results(self, out: dict, detections, transforms, camera, is_right) -> list[HandResult]:
+        """Network output (right-hand frame of each crop) -> results in the camera frame, true side."""
+        params = out["pred_mano_params"]
+        n = len(detections)
+        sign = torch.as_tensor(np.where(is_right, 1.0, -1.0), dtype=torch.float32)  # (N,)
+        pred_cam = out["pred_cam"].float().cpu().clone()  # (N, 3) [s, tx, ty]
+        pred_cam[:, 1] *= sign  # mirror tx of left hands
+        joints_rel = out["pred_keypoints_3d"].float().cpu().clone()  # (N, 21, 3) MANO frame
+        verts_rel = out["pred_vertices"].float().cpu().clone()  # (N, 778, 3)
+        joints_rel[..., 0] *= sign[:, None]
+        verts_rel[..., 0] *= sign[:, None]
+        crop_size = self.model.config.crop_size
+        kp2d_crop = (out["pred_keypoints_2d"].float().cpu().numpy() + 0.5) * crop_size  # (N, 21, 2) px
+
+        go = params["global_orient"].float().cpu()  # (N, 1, 3, 3)
+        hp = params["hand_pose"].float().cpu()  # (N, 15, 3, 3)
+        from fast_hamer_core.mano import global_joint_rotations
+
+        joint_rots = global_joint_rotations(go, hp)  # (N, 16, 3, 3), crop (right-hand) frame
+        left = torch.as_tensor(~is_right)
+        go = torch.where(left[:, None, None, None], geometry.mirror_rotmat(go), go)
+        hp = torch.where(left[:, None, None, None], geometry.mirror_rotmat(hp), hp)
+        joint_rots = torch.where(left[:, None, None, None], geometry.mirror_rotmat(joint_rots), joint_rots)
+        joint_rots_21 = joint_rots[:, list(JOINT_TO_MANO_ROTATION)]  # (N, 21, 3, 3)
+
+        centers = np.stack([t.center_px for t in transforms])  # (N, 2)
+        sizes = np.array([t.size_px for t in transforms], dtype=np.float64)  # (N,)
+        cam_t = geometry.cam_crop_to_full(
+            pred_cam.numpy().astype(np.float64), centers, sizes, camera,
+            crop_focal_px=CROP_FOCAL_PX, crop_size_px=crop_size,
+        )  # (N, 3) metres
+        joints_np = joints_rel.numpy().astype(np.float64)
+        if self.refine_translation:
+            kp2d_img = np.stack([t.crop_to_image(k) for t, k in zip(transforms, kp2d_crop, strict=True)])
+            cam_t = geometry.solve_translation(joints_np, kp2d_img, camera)  # (N, 3)
+
+        go_aa = geometry.rotmat_to_axis_angle(go).numpy()  # (N, 1, 3)
+        hp_aa = geometry.rotmat_to_axis_angle(hp).numpy()  # (N, 15, 3)
+        betas = params["betas"].float().cpu().numpy()  # (N, 10)
+        results = []
+        for i in range(n):
+            joints_cam = joints_np[i] + cam_t[i]  # (21, 3)
+            det = detections[i]
+            results.append(
+                HandResult(
+                    side=det.side,
+                    score=float(det.score),
+                    box=np.asarray(det.box, dtype=np.float64),
+                    keypoints_2d=camera.project(joints_cam),
+                    keypoints_3d=joints_cam,
+                    joint_rotations=joint_rots_21[i].numpy().astype(np.float64),
+                    mode="mesh",
+                    cam_t=np.asarray(cam_t[i], dtype=np.float64),
+                    vertices=verts_rel[i].numpy().astype(np.float64) + cam_t[i],
+                    global_orient=go[i, 0].numpy().astype(np.float64),
+                    hand_pose=hp[i].numpy().astype(np.float64),
+                    global_orient_aa=go_aa[i, 0].astype(np.float64),
+                    hand_pose_aa=hp_aa[i].astype(np.float64),
+                    betas=betas[i].astype(np.float64),
+                )
+            )
+        return results
+
+    def close(self) -> None:
+        """Release the detector's native resources."""
+        if self.detector is not None and hasattr(self.detector, "close"):
+            self.detector.close()
+
+    def __enter__(self) -> HandReconstructor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def faces_for_side(faces: np.ndarray, side: str) -> np.ndarray:
+    """MANO triangles with the winding that faces outwards for ``side`` (mirroring flips the winding)."""
+    return faces if side == "right" else faces[:, ::-1].copy()
+
