@@ -92,7 +92,11 @@ class HandReconstructor:
             from fast_hamer_core.mano import resolve_mano_path
             from fast_hamer_core.models import load_model
 
-            model = load_model(checkpoint, mano_path=resolve_mano_path(mano), device=device)
+            from fast_hamer_core.assets import resolve_checkpoint
+
+            # A model name (e.g. "mobilenetv3_large") resolves to the newest matching checkpoint.
+            path = resolve_checkpoint(checkpoint)
+            model = load_model(path, mano_path=resolve_mano_path(mano), device=device)
         else:
             log.info("no mesh checkpoint configured: landmarks-only mode (21 joints by PnP, no mesh)")
         detector = create_detector(

@@ -72,7 +72,7 @@ def how_to_fix(target: Path) -> str:
         f"  1. pass an existing .task file: --detector-model PATH "
         f"(or model_path=..., or ${MODEL_ENV}=PATH);\n"
         f"  2. build it offline from the {WHEEL_REQUIREMENT} wheel (needs the package index): "
-        f"`fast-hamer models detector`, which writes {target};\n"
+        f"`fast-hamer models fetch detector`, which writes {target};\n"
         f"  3. download the official file to {target}: {OFFICIAL_TASK_URL}"
     )
 
