@@ -30,7 +30,7 @@ CROP_FOCAL_PX = 5000.0
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is usable, else ``"cpu"``; anything else is checked and returned."""
+    """``"auto"`` -> ``"cuda"`` when a GPU is usable, else ``"cpu"``; other values are checked, returned."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -89,10 +89,9 @@ class HandReconstructor:
         device = resolve_device(device)
         model = None
         if checkpoint:
+            from fast_hamer_core.assets import resolve_checkpoint
             from fast_hamer_core.mano import resolve_mano_path
             from fast_hamer_core.models import load_model
-
-            from fast_hamer_core.assets import resolve_checkpoint
 
             # A model name (e.g. "mobilenetv3_large") resolves to the newest matching checkpoint.
             path = resolve_checkpoint(checkpoint)
@@ -165,16 +164,14 @@ class HandReconstructor:
     def _reconstruct_mesh(
         self, image_rgb: np.ndarray, camera: PinholeCamera, detections: list[Detection]
     ) -> list[HandResult]:
-        cfg = self.model.config
+        cfg = self.model.config.preprocess
         boxes = np.stack([det.box for det in detections])  # (N, 4)
         is_right = np.array([det.side == "right" for det in detections])  # (N,)
         crops, transforms = crop_hands(
             image_rgb, boxes, is_right, out_size=cfg.crop_size, rescale=cfg.rescale_factor
         )  # (N, 256, 256, 3) uint8, left hands mirrored
         x = normalize_crops(crops, mean=cfg.mean, std=cfg.std).to(self.device)  # (N, 3, 256, 256)
-        autocast = (
-            torch.autocast("cuda", dtype=torch.float16) if self.fp16 else contextlib.nullcontext()
-        )
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.fp16 else contextlib.nullcontext()
         with autocast:
             out = self.model(x)
         return self._to_results(out, detections, transforms, camera, is_right)
@@ -190,7 +187,7 @@ class HandReconstructor:
         verts_rel = out["pred_vertices"].float().cpu().clone()  # (N, 778, 3)
         joints_rel[..., 0] *= sign[:, None]
         verts_rel[..., 0] *= sign[:, None]
-        crop_size = self.model.config.crop_size
+        crop_size = self.model.config.preprocess.crop_size
         kp2d_crop = (out["pred_keypoints_2d"].float().cpu().numpy() + 0.5) * crop_size  # (N, 21, 2) px
 
         go = params["global_orient"].float().cpu()  # (N, 1, 3, 3)
@@ -207,8 +204,12 @@ class HandReconstructor:
         centers = np.stack([t.center_px for t in transforms])  # (N, 2)
         sizes = np.array([t.size_px for t in transforms], dtype=np.float64)  # (N,)
         cam_t = geometry.cam_crop_to_full(
-            pred_cam.numpy().astype(np.float64), centers, sizes, camera,
-            crop_focal_px=CROP_FOCAL_PX, crop_size_px=crop_size,
+            pred_cam.numpy().astype(np.float64),
+            centers,
+            sizes,
+            camera,
+            crop_focal_px=CROP_FOCAL_PX,
+            crop_size_px=crop_size,
         )  # (N, 3) metres
         joints_np = joints_rel.numpy().astype(np.float64)
         if self.refine_translation:
@@ -257,4 +258,3 @@ class HandReconstructor:
 def faces_for_side(faces: np.ndarray, side: str) -> np.ndarray:
     """MANO triangles with the winding that faces outwards for ``side`` (mirroring flips the winding)."""
     return faces if side == "right" else faces[:, ::-1].copy()
-

@@ -64,8 +64,20 @@ def render_overlay(
         for p in kp:
             cv2.circle(canvas, tuple(int(v) for v in np.round(p)), 2 * scale, color, -1, cv2.LINE_AA)
         x0, y0 = int(hand.box[0]), int(hand.box[1])
-        label = f"{hand.side}" + (f" #{hand.track_id}" if hand.track_id is not None else "") + f" {hand.score:.2f}"
+        label = (
+            f"{hand.side}"
+            + (f" #{hand.track_id}" if hand.track_id is not None else "")
+            + f" {hand.score:.2f}"
+        )
         cv2.rectangle(canvas, (x0, y0), (int(hand.box[2]), int(hand.box[3])), color, scale, cv2.LINE_AA)
-        cv2.putText(canvas, label, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, color,
-                    scale, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            label,
+            (x0, max(12, y0 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 * scale,
+            color,
+            scale,
+            cv2.LINE_AA,
+        )
     return canvas

@@ -24,9 +24,7 @@ NUM_JOINTS: int = len(JOINT_NAMES)
 JOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
 
 #: Bones as (parent, child) pairs, for skeleton drawing and markers.
-SKELETON_EDGES: tuple[tuple[int, int], ...] = tuple(
-    (p, c) for c, p in enumerate(JOINT_PARENTS) if p >= 0
-)
+SKELETON_EDGES: tuple[tuple[int, int], ...] = tuple((p, c) for c, p in enumerate(JOINT_PARENTS) if p >= 0)
 
 #: MANO's 16 regressed joints + 5 fingertip vertices -> the 21-joint order above (HaMeR's map).
 MANO_TO_OPENPOSE: tuple[int, ...] = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)

@@ -1,8 +1,9 @@
 """Plain result types passed between detector, reconstructor, tracker and the ROS adapter.
 
 Conventions, stated once for the whole library:
-- Pixels: image coordinates of the full input image, x right, y down, origin at the top-left pixel's
-  corner; boxes are ``xyxy`` in pixels.
+- Pixels: image coordinates of the full input image, x right, y down, integer values at pixel centres
+  (OpenCV's convention: the top-left pixel is (0, 0), so a horizontal flip maps x to ``width - 1 - x``);
+  boxes are ``xyxy`` in pixels.
 - 3D: metres, in the camera optical frame (x right, y down, z forward), the frame of the input image's
   ``frame_id`` in ROS.
 - Rotations: 3x3 matrices unless a name ends in ``_aa`` (axis-angle, radians).

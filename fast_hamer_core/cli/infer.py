@@ -24,20 +24,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--checkpoint the detector's landmarks are lifted to 3D (landmarks-only mode).",
     )
     p.add_argument("--image", required=True, type=Path, help="input image (any format OpenCV reads)")
-    p.add_argument("--checkpoint", help="mesh model checkpoint (ours .pt or HaMeR .ckpt); omit for landmarks only")
-    p.add_argument("--mano", help="MANO_RIGHT .pkl/.npz (default: the converted file in the models directory)")
+    p.add_argument(
+        "--checkpoint", help="mesh model checkpoint (ours .pt or HaMeR .ckpt); omit for landmarks only"
+    )
+    p.add_argument(
+        "--mano", help="MANO_RIGHT .pkl/.npz (default: the converted file in the models directory)"
+    )
     p.add_argument(
         "--boxes",
         nargs="+",
         metavar="X0,Y0,X1,Y1[:SIDE]",
         help="hand boxes in pixels instead of running the detector (SIDE left|right, default right)",
     )
-    p.add_argument("--detector-model", help="MediaPipe hand_landmarker.task (default: resolved automatically)")
+    p.add_argument(
+        "--detector-model", help="MediaPipe hand_landmarker.task (default: resolved automatically)"
+    )
     p.add_argument("--handedness", choices=("flip_consistent", "raw"), default="flip_consistent")
     p.add_argument("--mirrored-input", action="store_true", help="the image is mirrored (selfie camera)")
     cam = p.add_mutually_exclusive_group()
     cam.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="camera intrinsics in pixels")
-    cam.add_argument("--focal", type=float, metavar="PX", help="focal length in pixels, principal point centred")
+    cam.add_argument(
+        "--focal", type=float, metavar="PX", help="focal length in pixels, principal point centred"
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
     p.add_argument("--out", type=Path, default=Path("result.json"), help="output JSON (default result.json)")
     p.add_argument("--render", type=Path, help="also write an overlay image here")
@@ -101,8 +109,13 @@ def run(args: argparse.Namespace) -> int:
         t2 = time.perf_counter()
         log.info(
             "%d hand(s) in %s (%s mode, model %s, device %s): load %.0f ms, inference %.0f ms",
-            len(results), args.image, recon.mode, recon.model_name, recon.device,
-            1e3 * (t1 - t0), 1e3 * (t2 - t1),
+            len(results),
+            args.image,
+            recon.mode,
+            recon.model_name,
+            recon.device,
+            1e3 * (t1 - t0),
+            1e3 * (t2 - t1),
         )
         doc = {
             "image": str(args.image),
