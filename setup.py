@@ -75,6 +75,11 @@ setup(
     entry_points={
         "console_scripts": [
             "fast-hamer = fast_hamer_core.cli:main",
+            "hand_mesh_node = fast_hamer_ros.hand_mesh_node:main",
+            "image_source = fast_hamer_ros.image_source:main",
+            "hands_recorder = fast_hamer_ros.recorder:main",
+            "fast-hamer-ros-run = fast_hamer_ros.run:main",
+            "fast-hamer-ros-bootstrap = fast_hamer_ros.bootstrap:main",
         ],
     },
 )

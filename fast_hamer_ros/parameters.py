@@ -1,0 +1,147 @@
+"""Every parameter of ``hand_mesh_node``, as data: name, default, description, range, choices.
+
+One table serves the node (declarations with descriptors, validation), ``config/hands.yaml``
+(which must list exactly these) and the launch file's tests. ``read_only`` parameters are fixed
+once the node has started (they choose the model, subscriptions and timers); the others can be
+changed at run time with ``ros2 param set`` and are validated: a bad value is rejected with a reason
+and the node keeps the old one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Node name used by the node, the YAML file and the launch file.
+NODE_NAME = "hand_mesh_node"
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+#: A TF frame prefix: empty, or ROS name characters ending in "/" or "_" (e.g. "hands/", "cam1_").
+_PREFIX_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_/]*[/_])?$")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter. ``range`` bounds ints and floats (inclusive); ``choices`` lists allowed strings."""
+
+    name: str
+    default: bool | int | float | str
+    description: str
+    read_only: bool = False
+    range: tuple[float, float] | None = None
+    choices: tuple[str, ...] | None = None
+
+    def check(self, value) -> str | None:
+        """None when ``value`` is acceptable, else the reason it is not."""
+        expected = type(self.default)
+        if type(value) is not expected:
+            return f"{self.name} must be of type {expected.__name__}, got {type(value).__name__} {value!r}"
+        if self.range is not None and not self.range[0] <= value <= self.range[1]:
+            return f"{self.name}={value!r} is out of range [{self.range[0]}, {self.range[1]}]"
+        if self.choices is not None and value not in self.choices:
+            return f"{self.name}={value!r} is not one of {', '.join(map(repr, self.choices))}"
+        if self.name == "device" and not _DEVICE_RE.match(value):
+            return f"device={value!r} must be 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        if self.name == "tf_prefix" and not _PREFIX_RE.match(value):
+            return (
+                f"tf_prefix={value!r} must be empty or start with a letter, contain only letters, "
+                "digits, '_' and '/', and end with '/' or '_' (e.g. 'hands/')"
+            )
+        return None
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    # ---- input
+    ParamSpec("image_transport", "raw", "'raw': subscribe to `image` (sensor_msgs/Image); 'compressed': "
+              "to `image/compressed` (sensor_msgs/CompressedImage, JPEG/PNG).", True,
+              choices=("raw", "compressed")),
+    ParamSpec("image_qos", "sensor_data", "QoS of the image, camera_info and depth subscriptions: "
+              "'sensor_data' (best effort, keep last 1; matches any publisher), 'reliable' (keep last 1), "
+              "'system_default'.", True, choices=("sensor_data", "reliable", "system_default")),
+    ParamSpec("focal_length_px", 0.0, "Focal length (pixels) used while no CameraInfo with a valid K has "
+              "arrived; 0 = the image's larger side (about a 53 degree field of view). A warning is "
+              "logged once when it is used.", range=(0.0, 100000.0)),
+    # ---- models (loaded once)
+    ParamSpec("checkpoint", "", "Mesh model checkpoint (a student .pt or a HaMeR .ckpt). Empty: "
+              "landmarks-only mode (21 joints from the detector lifted to 3D, no mesh, no MANO).", True),
+    ParamSpec("mano_path", "", "MANO right-hand model (.npz or the licensed .pkl). Empty: the models "
+              "directory ($FAST_HAMER_MODELS or ~/.cache/fast_hamer/models)/mano/.", True),
+    ParamSpec("detector_model", "", "MediaPipe hand_landmarker.task. Empty: "
+              "$FAST_HAMER_DETECTOR_MODEL, else the models directory's detector/hand_landmarker.task.", True),
+    ParamSpec("device", "auto", "Inference device: 'auto' (GPU when available), 'cpu', 'cuda', "
+              "'cuda:N'.", True),
+    ParamSpec("fp16", True, "Half-precision inference on GPU (ignored on CPU).", True),
+    ParamSpec("handedness", "flip_consistent", "Left/right decision: 'flip_consistent' (image and "
+              "mirrored image agree) or 'raw' (the detector's label).", True,
+              choices=("flip_consistent", "raw")),
+    ParamSpec("mirrored_input", False, "The camera image is mirrored (selfie view): swap sides.", True),
+    ParamSpec("max_hands", 4, "Most hands detected per image.", True, range=(1, 16)),
+    ParamSpec("min_detection_confidence", 0.3, "Detector score threshold.", True, range=(0.0, 1.0)),
+    # ---- tracking
+    ParamSpec("tracking.enabled", True, "Track ids, stable sides and temporal smoothing across frames "
+              "(off: every frame independent, no track ids).", True),
+    ParamSpec("tracking.ttl_frames", 5, "Frames a lost track is kept before its id is retired.", True,
+              range=(0, 1000)),
+    ParamSpec("tracking.smoothing", True, "One-Euro smoothing of joints and rotations.", True),
+    ParamSpec("tracking.min_cutoff_hz", 1.0, "One-Euro cutoff at rest (Hz): lower is smoother, more "
+              "lag.", True, range=(0.01, 100.0)),
+    ParamSpec("tracking.beta", 10.0, "One-Euro speed coefficient (Hz per m/s): higher is less lag when "
+              "moving.", True, range=(0.0, 1000.0)),
+    ParamSpec("tracking.detect_every", 1, "Run the detector every k frames and propagate boxes in "
+              "between (1: every frame).", True, range=(1, 30)),
+    # ---- depth correction
+    ParamSpec("depth.enabled", False, "Subscribe to `depth` (aligned to the colour image; 16UC1 mm or "
+              "32FC1 m) and move each hand along its camera ray onto the median measured depth under it "
+              "(fast_hamer_core.depth).", True),
+    ParamSpec("depth.max_time_difference_s", 0.05, "Largest |depth stamp - image stamp| (s) for a depth "
+              "image to be used.", range=(0.0, 1.0)),
+    ParamSpec("depth.min_samples", 20, "Fewest valid depth pixels under a hand for a correction.",
+              range=(1, 1000000)),
+    ParamSpec("depth.max_offset_m", 0.3, "Largest correction (m); a larger one is refused (the depth "
+              "camera is likely seeing something else).", range=(0.0, 2.0)),
+    ParamSpec("depth.surface_offset_m", 0.01, "Landmarks mode: depth of the skin in front of a joint (m).",
+              range=(0.0, 0.05)),
+    # ---- outputs
+    ParamSpec("publish_tf", True, "Broadcast the 21 joint frames of the best hand per side on /tf."),
+    ParamSpec("tf_prefix", "", "Prefix of TF frame names: <tf_prefix><side>_<joint>, e.g. 'hands/' -> "
+              "'hands/right_wrist'."),
+    ParamSpec("publish_markers", True, "Publish hands/markers (when subscribed)."),
+    ParamSpec("publish_overlay", True, "Publish hands/overlay (only computed when subscribed)."),
+    ParamSpec("overlay_mesh_alpha", 0.6, "Opacity of the mesh in the overlay.", range=(0.0, 1.0)),
+    ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics (s).", True, range=(0.1, 60.0)),
+)  # fmt: skip
+
+PARAMETERS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in PARAMETERS}
+
+
+def check_parameter(name: str, value) -> str | None:
+    """None when ``value`` is acceptable for parameter ``name``, else the reason."""
+    spec = PARAMETERS_BY_NAME.get(name)
+    if spec is None:
+        return f"unknown parameter {name!r}"
+    return spec.check(value)
+
+
+def descriptor(spec: ParamSpec):
+    """The rcl_interfaces ParameterDescriptor of ``spec`` (description, range, read-only)."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+    types = {
+        bool: ParameterType.PARAMETER_BOOL,
+        int: ParameterType.PARAMETER_INTEGER,
+        float: ParameterType.PARAMETER_DOUBLE,
+        str: ParameterType.PARAMETER_STRING,
+    }
+    desc = ParameterDescriptor(
+        name=spec.name, type=types[type(spec.default)], description=spec.description, read_only=spec.read_only
+    )
+    if spec.choices:
+        desc.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.range is not None and isinstance(spec.default, float):
+        low, high = float(spec.range[0]), float(spec.range[1])
+        desc.floating_point_range = [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+    elif spec.range is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
+        desc.integer_range = [
+            IntegerRange(from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)
+        ]
+    return desc

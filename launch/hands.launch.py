@@ -1,0 +1,88 @@
+"""Launch hand_mesh_node next to a camera driver: ``ros2 launch fast_hamer_ros hands.launch.py``.
+
+Thin: arguments, one node, optional RViz; everything else is the node's (see config/hands.yaml).
+
+Arguments:
+  namespace         namespace of the node (e.g. the camera's, "camera"); outputs go to <ns>/hands/...
+  image             image topic to subscribe (remaps ``image``; ``image/compressed`` -> <image>/compressed)
+  camera_info       CameraInfo topic (remaps ``camera_info``)
+  depth             aligned depth topic (remaps ``depth``; used when the YAML sets depth.enabled)
+  params_file       node parameters (default: the installed config/hands.yaml)
+  checkpoint        mesh checkpoint; overrides the YAML (empty: landmarks-only mode)
+  device            auto | cpu | cuda | cuda:N; overrides the YAML
+  rviz              true to open RViz with config/hands.rviz (overlay image, markers, TF)
+  rviz_fixed_frame  RViz fixed frame: the camera's optical frame (the images' frame_id)
+
+Example (RealSense): ros2 launch fast_hamer_ros hands.launch.py image:=/camera/color/image_raw
+  camera_info:=/camera/color/camera_info depth:=/camera/aligned_depth_to_color/image_raw rviz:=true
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = FindPackageShare("fast_hamer_ros")
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
+            DeclareLaunchArgument("image", default_value="image", description="image topic to subscribe"),
+            DeclareLaunchArgument("camera_info", default_value="camera_info", description="CameraInfo topic"),
+            DeclareLaunchArgument("depth", default_value="depth", description="aligned depth image topic"),
+            DeclareLaunchArgument(
+                "params_file",
+                default_value=PathJoinSubstitution([share, "config", "hands.yaml"]),
+                description="hand_mesh_node parameters file",
+            ),
+            DeclareLaunchArgument(
+                "checkpoint", default_value="", description="mesh checkpoint (empty: landmarks-only mode)"
+            ),
+            DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
+            DeclareLaunchArgument(
+                "rviz", default_value="false", description="open RViz with config/hands.rviz"
+            ),
+            DeclareLaunchArgument(
+                "rviz_fixed_frame",
+                default_value="camera_color_optical_frame",
+                description="RViz fixed frame (the images' frame_id)",
+            ),
+            Node(
+                package="fast_hamer_ros",
+                executable="hand_mesh_node",
+                name="hand_mesh_node",
+                namespace=LaunchConfiguration("namespace"),
+                parameters=[
+                    LaunchConfiguration("params_file"),
+                    {
+                        "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
+                        "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
+                    },
+                ],
+                remappings=[
+                    ("image", LaunchConfiguration("image")),
+                    ("image/compressed", [LaunchConfiguration("image"), "/compressed"]),
+                    ("camera_info", LaunchConfiguration("camera_info")),
+                    ("depth", LaunchConfiguration("depth")),
+                ],
+                output="screen",
+                emulate_tty=True,
+            ),
+            Node(
+                package="rviz2",
+                executable="rviz2",
+                name="rviz2",
+                arguments=[
+                    "-d",
+                    PathJoinSubstitution([share, "config", "hands.rviz"]),
+                    "-f",
+                    LaunchConfiguration("rviz_fixed_frame"),
+                ],
+                condition=IfCondition(LaunchConfiguration("rviz")),
+            ),
+        ]
+    )

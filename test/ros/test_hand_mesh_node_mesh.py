@@ -1,0 +1,122 @@
+"""hand_mesh_node in mesh mode (random-weight student, synthetic MANO) with compressed input and no
+CameraInfo, through real DDS. Asserts structure and frame consistency, not accuracy."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from fixtures.mano import write_synthetic_mano_npz
+from ros_harness import (
+    HANDS_DIR,
+    Rig,
+    RosPeer,
+    hand_mesh_node,
+    set_ros_environment,
+    stamp_of,
+    wait_for_subscriber,
+)
+from sensor_msgs.msg import CompressedImage
+from visualization_msgs.msg import Marker
+
+from fast_hamer_core.detection.assets import ensure_detector_model
+from fast_hamer_core.models import create_model
+from fast_hamer_core.models.checkpoint import save_checkpoint
+from fast_hamer_core.skeleton import JOINT_NAMES, SIDES
+from fast_hamer_ros.messages import mano_joint_names
+
+FRAME = "head_camera_optical"
+PHOTO = HANDS_DIR / "hamer_test5.jpg"  # two hands in front of a face
+
+
+def _jpeg_message(sec: int) -> CompressedImage:
+    msg = CompressedImage(format="jpeg")
+    msg.header.stamp.sec, msg.header.frame_id = sec, FRAME
+    msg.data = PHOTO.read_bytes()  # the real file, as image_transport's compressed publisher sends it
+    return msg
+
+
+@pytest.fixture(scope="module")
+def mesh_rig(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mesh_node")
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp / "student.pt", create_model("mobilenetv3_large"))
+    mano = write_synthetic_mano_npz(tmp / "MANO_RIGHT.npz")
+    params = {
+        "checkpoint": str(checkpoint),
+        "mano_path": str(mano),
+        "detector_model": str(ensure_detector_model()),
+        "device": "cpu",
+        "image_transport": "compressed",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        domain = set_ros_environment(mp)
+        with hand_mesh_node(tmp, params) as node:
+            peer = RosPeer(domain)
+            try:
+                rig = Rig(peer, node, compressed=True)
+                wait_for_subscriber(peer, rig.image_pub, node)
+                yield rig
+            finally:
+                peer.close()
+
+
+def test_mesh_mode_publishes_meshes_mano_states_tf_and_poses_in_one_frame(mesh_rig):
+    outs = [mesh_rig.send(_jpeg_message(sec=500 + i)) for i in range(2)]  # no CameraInfo on purpose
+    out = outs[-1]
+    stamp = (501, 0)
+
+    sides = [s for s in SIDES if out["joints"][s][0].poses]
+    assert sides, "no hand found in hamer_test5.jpg"
+    (markers,) = out["markers"]
+    added = [m for m in markers.markers if m.action == Marker.ADD]
+    meshes = [m for m in added if m.ns == "mesh"]
+    assert len(meshes) >= len(sides)
+    for mesh in meshes:
+        assert mesh.type == Marker.TRIANGLE_LIST and len(mesh.points) == 3 * 1538
+        assert mesh.header.frame_id == FRAME and stamp_of(mesh) == stamp
+    tf_by_name = {t.child_frame_id: t for t in out["tf"]}
+    for side in sides:
+        (poses,) = out["joints"][side]
+        assert len(poses.poses) == 21
+        xyz = np.array([[p.position.x, p.position.y, p.position.z] for p in poses.poses])
+        for j, joint in enumerate(JOINT_NAMES):  # TF and PoseArray describe the same joints
+            tr = tf_by_name[f"{side}_{joint}"].transform.translation
+            np.testing.assert_allclose([tr.x, tr.y, tr.z], xyz[j], atol=1e-9)
+            assert tf_by_name[f"{side}_{joint}"].header.frame_id == FRAME
+        (state,) = out["mano"][side]
+        assert list(state.name) == mano_joint_names(side) and len(state.position) == 61
+        assert state.header.frame_id == FRAME and stamp_of(state) == stamp
+        assert np.all(np.isfinite(state.position))
+        # The mesh of that hand surrounds its joints (one MANO output, one frame).
+        label = next(m for m in added if m.ns == "label" and m.text.startswith(side))
+        mesh = next(m for m in meshes if m.id == label.id)
+        pts = np.array([[p.x, p.y, p.z] for p in mesh.points])
+        lo, hi = pts.min(axis=0) - 0.01, pts.max(axis=0) + 0.01
+        assert np.all((xyz[:16] >= lo) & (xyz[:16] <= hi)), "regressed joints outside their own mesh"
+
+    log = mesh_rig.node.log()
+    assert log.count("no CameraInfo received") == 1  # warned once, not per frame
+    assert "using focal_length_px=1799.0" in log  # 0 -> the image's larger side
+
+    diag = mesh_rig.latest_diagnostics(after=time.monotonic())
+    assert diag["mode"] == "mesh" and diag["model"] != "none"
+
+
+def test_undecodable_compressed_image_is_skipped_and_the_next_frame_answered(mesh_rig):
+    garbage = CompressedImage(format="jpeg")
+    garbage.header.stamp.sec, garbage.header.frame_id = 600, FRAME
+    garbage.data = b"\xff\xd8\xff\xe0 truncated jpeg"
+
+    def logged() -> bool:
+        return "skipped malformed image: cannot decode" in mesh_rig.node.log()
+
+    deadline = time.monotonic() + 30.0
+    while not logged() and time.monotonic() < deadline:
+        mesh_rig.image_pub.publish(garbage)
+        mesh_rig.peer.spin_until(logged, 2.0)
+    assert logged(), mesh_rig.node.log()[-3000:]
+    out = mesh_rig.send(_jpeg_message(sec=601))
+    assert any(len(out["joints"][s][0].poses) == 21 for s in SIDES)
