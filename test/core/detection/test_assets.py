@@ -111,7 +111,7 @@ def test_nothing_found_lists_the_three_fixes(tmp_path, monkeypatch):
         ensure_detector_model(models_dir=tmp_path / "empty_models", allow_build=False)
     message = str(info.value)
     assert "--detector-model" in message and MODEL_ENV in message
-    assert "fast-hamer models detector" in message and "mediapipe==0.10.21" in message
+    assert "fast-hamer models fetch detector" in message and "mediapipe==0.10.21" in message
     assert OFFICIAL_TASK_URL in message
     assert str(tmp_path / "empty_models" / "detector" / "hand_landmarker.task") in message
 
