@@ -13,7 +13,17 @@ import sys
 
 #: Sub-command modules, in the order ``--help`` lists them. A module that fails to import (an optional
 #: extra not installed) is reported when its command is used, not when another one is.
-SUBCOMMANDS: tuple[str, ...] = ("infer", "detect", "mano", "models")
+SUBCOMMANDS: tuple[str, ...] = (
+    "infer",
+    "detect",
+    "mano",
+    "models",
+    "train",
+    "distill_cache",
+    "export_student",
+    "eval",
+    "report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

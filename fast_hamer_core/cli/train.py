@@ -1,0 +1,51 @@
+"""``fast-hamer train``: distil a student from the HaMeR teacher (PyTorch Lightning)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger("fast_hamer.train")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a student with knowledge distillation",
+        description="Train a student network from a YAML config "
+        "(training/configs/<student>_<strategy>.yaml): HaMeR's ground-truth losses plus output-, feature- "
+        "or hybrid knowledge distillation from the frozen HaMeR teacher. One GPU, several (DDP: --set "
+        "run.devices=4) or several machines (torchrun / SLURM, --set run.num_nodes=N): Lightning picks the "
+        "environment up. Logs to TensorBoard, checkpoints every run.checkpoint_every_n_steps steps into "
+        "<run.output_dir>/<name>/checkpoints.",
+        epilog="example: fast-hamer train --config training/configs/mobilenetv3_large_hybrid.yaml "
+        "--set data.root=/data/hamer_training_data --set optim.batch_size=16",
+    )
+    p.add_argument("--config", required=True, help="training config YAML (see training/README.md)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set distill.lambda_kd=0.5 (repeatable; value is YAML)",
+    )
+    p.add_argument("--resume", metavar="CKPT", help="resume from a Lightning checkpoint (e.g. .../last.ckpt)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from fast_hamer_core.distill.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+    from fast_hamer_core.distill.trainer import train
+
+    train(config, resume=args.resume)
+    log.info("done: checkpoints in %s", config.run_dir / "checkpoints")
+    return 0
