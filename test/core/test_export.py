@@ -1,0 +1,103 @@
+"""``fast-hamer export`` end to end on the CPU: ONNX written, checked against torch, report printed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from fast_hamer_core.cli import export as export_cli
+from fast_hamer_core.export import ExportParityError, default_output_path, export_onnx, load_for_export
+from fast_hamer_core.models import (
+    HeadConfig,
+    ModelConfig,
+    create_model,
+    register_model,
+    save_checkpoint,
+    unregister_model,
+)
+from fast_hamer_core.runtime import OnnxRuntimeHandModel
+
+#: A tiny student (registered only in this module) so that exports take seconds.
+TINY = ModelConfig(
+    name="tiny_export_test",
+    backbone="timm",
+    timm_name="mobilenetv3_small_050",
+    input_size=(256, 256),
+    context_dim=288,
+    feature_size=(8, 8),
+    timm_drop_modules=("conv_head",),
+    head=HeadConfig(dim=64, depth=1, heads=2, dim_head=16, mlp_dim=64),
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_registered():
+    register_model(TINY)
+    yield
+    unregister_model(TINY.name)
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    export_cli.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["export", *argv])
+
+
+def test_export_cli_from_a_checkpoint_prints_and_writes_the_parity_report(tmp_path, capsys):
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", create_model(TINY.name))
+    args = _parse(
+        "--checkpoint", str(ckpt), "--exporter", "torchscript", "--report", str(tmp_path / "r.json")
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    onnx_path = tmp_path / "tiny.onnx"  # default: beside the checkpoint
+    assert f"wrote {onnx_path}" in out
+    assert "batch 1" in out and "batch 3" in out and "max abs difference:" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["ok"] and report["batch_sizes"] == [1, 3]
+    assert max(max(per.values()) for per in report["max_abs_diff"].values()) < 1e-3
+    # The file runs in ONNX Runtime with the config taken from its own metadata.
+    runner = OnnxRuntimeHandModel(onnx_path, threads=1)
+    assert runner.config == TINY
+    assert runner.run_network(torch.zeros(2, 3, 256, 256))["hand_pose"].shape == (2, 15, 3, 3)
+
+
+def test_export_fails_loudly_over_the_bound(tmp_path):
+    model = create_model(TINY.name).eval()
+    with pytest.raises(ExportParityError, match=r"differs from torch beyond the bound: .*@batch1"):
+        export_onnx(
+            model, tmp_path / "t.onnx", exporter="torchscript", atol=1e-12, rtol=0.0, check_batches=(1,)
+        )
+
+
+def test_export_with_features_output(tmp_path):
+    model = create_model(TINY.name).eval()
+    result = export_onnx(
+        model, tmp_path / "f.onnx", exporter="torchscript", with_features=True, check_batches=(2,)
+    )
+    assert result.parity.ok and "features" in result.parity.max_abs_diff
+    out = OnnxRuntimeHandModel(result.path, threads=1).run_network(torch.zeros(1, 3, 256, 256))
+    assert out["features"].shape == (1, 288, 8, 8)
+
+
+def test_export_cli_user_errors(tmp_path):
+    args = _parse("--model", TINY.name, "--fp16")
+    with pytest.raises(ValueError, match="--fp16 applies to TensorRT"):
+        args.func(args)
+    args = _parse("--checkpoint", str(tmp_path / "missing.pt"))
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
+        args.func(args)
+    with pytest.raises(ValueError, match="exactly one"):
+        load_for_export(None, None)
+    with pytest.raises(ValueError, match="exporter must be one of"):
+        export_onnx(create_model(TINY.name), tmp_path / "x.onnx", exporter="tf")
+
+
+def test_default_output_paths(tmp_path):
+    assert default_output_path("onnx", tmp_path / "best.pt", None) == tmp_path / "best.onnx"
+    assert default_output_path("tensorrt", tmp_path / "best.pt", None) == tmp_path / "best.engine"
+    assert str(default_output_path("onnx", None, "mobilevit_s")) == "mobilevit_s.onnx"
