@@ -131,6 +131,8 @@ def build_reconstructor(params: dict[str, Any]):
         min_detection_confidence=params["min_detection_confidence"],
         tracking=tracking,
         fp16=params["fp16"],
+        runtime=params["runtime"],
+        runtime_model=params["runtime_model"] or None,
     )
     if not params["tracking.enabled"]:
         reconstructor.tracker = None

@@ -62,8 +62,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "arrived; 0 = the image's larger side (about a 53 degree field of view). A warning is "
               "logged once when it is used.", range=(0.0, 100000.0)),
     # ---- models (loaded once)
-    ParamSpec("checkpoint", "", "Mesh model checkpoint (a student .pt or a HaMeR .ckpt). Empty: "
-              "landmarks-only mode (21 joints from the detector lifted to 3D, no mesh, no MANO).", True),
+    ParamSpec("checkpoint", "mobilenetv3_large", "Mesh model: a model name (the newest checkpoint of "
+              "that model in the models directory) or a path (a student .pt or a HaMeR .ckpt). Empty, or a "
+              "name with no checkpoint yet: landmarks-only mode (21 joints from the detector lifted to 3D, "
+              "no mesh, no MANO), said in one log line.", True),
     ParamSpec("mano_path", "", "MANO right-hand model (.npz or the licensed .pkl). Empty: the models "
               "directory ($FAST_HAMER_MODELS or ~/.cache/fast_hamer/models)/mano/.", True),
     ParamSpec("detector_model", "", "MediaPipe hand_landmarker.task. Empty: "
@@ -71,6 +73,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "Inference device: 'auto' (GPU when available), 'cpu', 'cuda', "
               "'cuda:N'.", True),
     ParamSpec("fp16", True, "Half-precision inference on GPU (ignored on CPU).", True),
+    ParamSpec("runtime", "torch", "Network runtime: 'torch' runs `checkpoint`; 'onnxruntime' or "
+              "'tensorrt' run `runtime_model` (a file from `fast-hamer export`).", True,
+              choices=("torch", "onnxruntime", "tensorrt")),
+    ParamSpec("runtime_model", "", "The .onnx file (onnxruntime) or engine (tensorrt) made by "
+              "`fast-hamer export`; used when runtime is not 'torch'.", True),
     ParamSpec("handedness", "flip_consistent", "Left/right decision: 'flip_consistent' (image and "
               "mirrored image agree) or 'raw' (the detector's label).", True,
               choices=("flip_consistent", "raw")),

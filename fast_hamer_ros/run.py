@@ -131,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--focal-length-px", type=float, default=0.0, help="camera focal length (0: larger side)"
     )
     parser.add_argument(
-        "--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: $ROS_DOMAIN_ID or 0)"
+        "--domain-id",
+        type=int,
+        default=None,
+        help="ROS_DOMAIN_ID (default: $ROS_DOMAIN_ID, else one derived from the process id)",
     )
     parser.add_argument("--timeout", type=float, default=0.0, help="stop after this many seconds (0: none)")
     return parser
@@ -150,8 +153,16 @@ def run(args: argparse.Namespace) -> int:
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     checkpoint = overrides.get("checkpoint", yaml_params.get("checkpoint", ""))
-    if checkpoint and not Path(checkpoint).expanduser().is_file():
-        raise FileNotFoundError(f"mesh checkpoint not found: {checkpoint}")
+    missing_reason = "no mesh checkpoint configured"
+    if checkpoint:
+        from fast_hamer_core.assets import UntrainedModelError, resolve_checkpoint
+
+        try:  # a model name resolves to the newest checkpoint in the models directory
+            checkpoint = str(resolve_checkpoint(checkpoint))
+        except UntrainedModelError:
+            missing_reason = f"no trained checkpoint for {checkpoint!r} in the models directory"
+            checkpoint = ""
+        overrides["checkpoint"] = checkpoint
     if not Path(args.input).exists() and not (args.input.isdigit() or args.input.startswith("/dev/video")):
         raise FileNotFoundError(f"input not found: {args.input}")
 
@@ -159,7 +170,11 @@ def run(args: argparse.Namespace) -> int:
     output = args.output.expanduser().resolve()
     (output / "logs").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env.update(ros_environment(args.domain_id))
+    # A domain of its own for this run unless the caller chose one (DDS stays on this machine anyway).
+    domain_id = args.domain_id
+    if domain_id is None and not os.environ.get("ROS_DOMAIN_ID", "").strip():
+        domain_id = 1 + os.getpid() % 100
+    env.update(ros_environment(domain_id))
     package_root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
@@ -167,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"mesh mode: checkpoint {checkpoint}")
     else:
         print(
-            "landmarks-only mode: no mesh checkpoint configured (21 joints from the detector, no mesh); "
-            "pass --checkpoint PATH for hand meshes"
+            f"landmarks-only mode: {missing_reason} (21 joints from the detector, no mesh); "
+            "pass --checkpoint NAME|PATH for hand meshes"
         )
     print(f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, localhost-only DDS; outputs in {output}")
 

@@ -40,7 +40,9 @@ def generate_launch_description() -> LaunchDescription:
                 description="hand_mesh_node parameters file",
             ),
             DeclareLaunchArgument(
-                "checkpoint", default_value="", description="mesh checkpoint (empty: landmarks-only mode)"
+                "checkpoint",
+                default_value="mobilenetv3_large",
+                description="mesh model name or checkpoint path (empty or untrained name: landmarks only)",
             ),
             DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
             DeclareLaunchArgument(

@@ -7,10 +7,6 @@ import sys
 from pathlib import Path
 
 TEST_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TEST_DIR.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
-HANDS_DIR = SHARED_DIR / "data" / "hands"
-
 if str(TEST_DIR) not in sys.path:
     sys.path.insert(0, str(TEST_DIR))
 

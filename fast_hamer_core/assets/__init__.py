@@ -12,7 +12,14 @@ The CLI is ``fast-hamer models`` (:mod:`fast_hamer_core.cli.models`). Layout: :m
 from fast_hamer_core.assets.download import DownloadError, download, sha256_file
 from fast_hamer_core.assets.hamer import HAMER_DEMO_URL, extract_hamer_archive, fetch_hamer
 from fast_hamer_core.assets.identify import Identified, identify, import_asset
-from fast_hamer_core.assets.store import TEACHER_NAME, Asset, Manifest, known_assets, resolve_checkpoint
+from fast_hamer_core.assets.store import (
+    TEACHER_NAME,
+    Asset,
+    Manifest,
+    UntrainedModelError,
+    known_assets,
+    resolve_checkpoint,
+)
 from fast_hamer_core.assets.verify import AssetReport, verify_assets
 
 __all__ = [
@@ -23,6 +30,7 @@ __all__ = [
     "DownloadError",
     "Identified",
     "Manifest",
+    "UntrainedModelError",
     "download",
     "extract_hamer_archive",
     "fetch_hamer",

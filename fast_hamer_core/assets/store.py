@@ -338,13 +338,21 @@ def _inventory(models_dir: str | os.PathLike | None) -> str:
     return ", ".join(parts) if parts else "no checkpoints"
 
 
+class UntrainedModelError(FileNotFoundError):
+    """A known model name with no checkpoint in the models directory yet.
+
+    The node and the demo treat it as "no mesh model": they run landmarks-only and say why; an explicit
+    path that does not exist stays a plain FileNotFoundError."""
+
+
 def resolve_checkpoint(name_or_path: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Path:
     """A checkpoint path from a path or a model name.
 
     An existing path is returned as is. ``hamer_vith`` resolves to ``hamer/hamer.ckpt``; any other name
     to the newest ``students/<name>/*.pt`` (creation time recorded in the manifest, else mtime).
     FileNotFoundError (naming the known names, what the models directory holds and how to get a
-    checkpoint) when the path does not exist, the name is unknown or nothing is found.
+    checkpoint) when the path does not exist or the name is unknown; its subclass
+    :class:`UntrainedModelError` when the name is known but nothing is there yet.
     """
     text = os.fspath(name_or_path)
     p = Path(text).expanduser()
@@ -362,7 +370,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, models_dir: str | os.Pat
         ckpt, _ = teacher_paths(models_dir)
         if ckpt.is_file():
             return ckpt
-        raise FileNotFoundError(
+        raise UntrainedModelError(
             f"{TEACHER_NAME}: no HaMeR checkpoint at {ckpt}. Get it with "
             f"`fast-hamer models fetch hamer` (or `fast-hamer models import "
             f"hamer_demo_data.tar.gz` downloaded elsewhere). {held}."
@@ -372,7 +380,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, models_dir: str | os.Pat
         return found[0][0]
     where = paths.students_dir(models_dir) / text
     if text in names:
-        raise FileNotFoundError(
+        raise UntrainedModelError(
             f"{text}: no trained checkpoint in {where}/*{STUDENT_SUFFIX}. Train one with the "
             "distillation trainer, or `fast-hamer models import FILE.pt`. "
             f"{held}; {known}."

@@ -23,6 +23,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "export_student",
     "eval",
     "report",
+    "export",
+    "bench",
 )
 
 

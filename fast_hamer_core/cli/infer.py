@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         handedness=args.handedness,
         mirrored_input=args.mirrored_input,
+        require_mesh=bool(args.checkpoint),
     )
     t1 = time.perf_counter()
     with recon:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from fixtures.data import HANDS_DIR, REPO_ROOT
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import ParameterType
 from rclpy.context import Context
@@ -38,8 +39,6 @@ from fast_hamer_ros.hand_mesh_node import OVERLAY_QOS
 from fast_hamer_ros.image_conversion import rgb_to_image
 from fast_hamer_ros.tf_publisher import TF_QOS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HANDS_DIR = REPO_ROOT.parent / "shared" / "data" / "hands"
 PARAMS_FILE = REPO_ROOT / "config" / "hands.yaml"
 NODE_START_TIMEOUT_S = 120.0
 

@@ -102,11 +102,14 @@ def test_pip_only_runner_records_overlay_video_and_summary(tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
     env["FAST_HAMER_DETECTOR_MODEL"] = str(ensure_detector_model())
+    # An empty models directory: the YAML's default model name has no checkpoint -> landmarks-only.
+    env["FAST_HAMER_MODELS"] = str(tmp_path / "models")
     out = tmp_path / "out"
     args = [str(HANDS_DIR), "--max-frames", "2", "--output", str(out), "--device", "cpu"]
     proc = _run([*args, "--domain-id", str(unique_domain_id())], env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines()[0].startswith("landmarks-only mode: no mesh checkpoint")
+    first_line = proc.stdout.splitlines()[0]
+    assert first_line.startswith("landmarks-only mode: no trained checkpoint for 'mobilenetv3_large'")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "landmarks" and summary["frames_answered"] == 2
     assert summary["frames_with_hands"] >= 1

@@ -46,7 +46,12 @@ FRAME = "camera_color_optical_frame"
 def rig(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         domain = set_ros_environment(mp)
-        params = {"detector_model": str(ensure_detector_model()), "device": "cpu", "depth.enabled": True}
+        params = {
+            "detector_model": str(ensure_detector_model()),
+            "checkpoint": "",
+            "device": "cpu",
+            "depth.enabled": True,
+        }
         with hand_mesh_node(tmp_path_factory.mktemp("landmarks_node"), params) as node:
             peer = RosPeer(domain)
             try:

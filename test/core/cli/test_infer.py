@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import HANDS_DIR
+from fixtures.data import HANDS_DIR
 
 from fast_hamer_core.cli import main
 from fast_hamer_core.models import create_model, save_checkpoint
