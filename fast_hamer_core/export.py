@@ -414,9 +414,11 @@ def load_for_export(
     if (checkpoint is None) == (model_name is None):
         raise ValueError("give exactly one of a checkpoint or a model name")
     if checkpoint is not None:
+        from fast_hamer_core.assets import resolve_checkpoint
         from fast_hamer_core.models import load_model
 
-        return load_model(checkpoint, mano_path=None, device="cpu").eval()
+        path = resolve_checkpoint(checkpoint)  # a model name -> its newest checkpoint
+        return load_model(path, mano_path=None, device="cpu").eval()
     from fast_hamer_core.models import create_model
 
     log.warning("exporting %s with RANDOM weights (for benchmarking; its outputs mean nothing)", model_name)

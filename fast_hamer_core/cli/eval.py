@@ -22,7 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: fast-hamer eval --checkpoint students/mobilenetv3_large/x.pt --dataset freihand "
         "--root ~/data/FreiHAND_pub_v2_eval --out results/mnv3_freihand.json",
     )
-    p.add_argument("--checkpoint", required=True, help="model checkpoint (.pt ours, .ckpt HaMeR)")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="checkpoint (.pt ours, .ckpt HaMeR) or a model name (its newest checkpoint)",
+    )
     p.add_argument("--dataset", required=True, choices=("freihand", "ho3d"))
     p.add_argument("--root", required=True, help="dataset folder in its published layout")
     p.add_argument(
@@ -55,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     dataset = open_eval_set(args.dataset, args.root)  # a missing dataset fails before the model loads
-    model = load_model(args.checkpoint, mano_path=resolve_mano_path(args.mano), device=device)
+    from fast_hamer_core.assets import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(args.checkpoint)  # a model name -> its newest checkpoint
+    model = load_model(checkpoint, mano_path=resolve_mano_path(args.mano), device=device)
     label = args.label or model.config.name
     out = Path(args.out) if args.out else Path("results") / f"{label}_{args.dataset}.json"
     preds = Path(args.predictions) if args.predictions else out.with_name(out.stem + "_pred.json")

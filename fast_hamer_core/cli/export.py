@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "largest absolute difference of every output is printed and must stay within the bound.",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", type=Path, help="our .pt checkpoint or HaMeR's .ckpt")
+    src.add_argument(
+        "--checkpoint", help="our .pt checkpoint, HaMeR's .ckpt, or a model name (newest checkpoint)"
+    )
     src.add_argument("--model", help="a registered architecture with RANDOM weights (benchmarking only)")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default) or tensorrt")
     p.add_argument(

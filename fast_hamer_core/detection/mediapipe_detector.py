@@ -33,6 +33,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +46,22 @@ from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
 
 log = logging.getLogger(__name__)
+
+
+def ignore_stray_sigprof() -> None:
+    """Make SIGPROF harmless before MediaPipe's native library loads.
+
+    libmediapipe starts threads that arm per-thread CPU-time timers delivering SIGPROF (its embedded
+    CPU profiler) without installing a handler; SIGPROF's default action terminates the process, which
+    happened here at random under load ("Profiling timer expired"). A handler someone else installed (a
+    real profiler) is left alone. Needs the main thread (Python only sets signal handlers there).
+    """
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGPROF) == signal.SIG_DFL:
+        signal.signal(signal.SIGPROF, signal.SIG_IGN)
+
+
+ignore_stray_sigprof()
 
 HANDEDNESS_MODES: tuple[str, ...] = ("flip_consistent", "raw")
 RUNNING_MODES: tuple[str, ...] = ("image", "video")
@@ -126,6 +144,7 @@ class MediaPipeHandDetector(HandDetector):
         self.model_path = ensure_detector_model(model_path, allow_build=allow_build)
         self._last_stamp_ms = -1
 
+        ignore_stray_sigprof()
         from mediapipe.tasks.python import BaseOptions, vision
 
         self._mp_vision = vision
