@@ -65,16 +65,27 @@ def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
 SPEED_MODES: tuple[str, ...] = ("elementwise", "mean_norm")
 
 
-def _check_params(min_cutoff: float, beta: float, d_cutoff: float, speed: str) -> None:
-    if min_cutoff <= 0 or d_cutoff <= 0:
-        raise ValueError(f"cutoffs must be > 0 Hz, got min_cutoff={min_cutoff}, d_cutoff={d_cutoff}")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    if speed not in SPEED_MODES:
-        raise ValueError(f"speed must be one of {SPEED_MODES}, got {speed!r}")
+class _OneEuroBase:
+    """The parameters every One-Euro filter takes (checked), and ``reset()`` (subclasses) at construction."""
+
+    def __init__(
+        self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0, speed: str = "elementwise"
+    ) -> None:
+        if min_cutoff <= 0 or d_cutoff <= 0:
+            raise ValueError(f"cutoffs must be > 0 Hz, got min_cutoff={min_cutoff}, d_cutoff={d_cutoff}")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if speed not in SPEED_MODES:
+            raise ValueError(f"speed must be one of {SPEED_MODES}, got {speed!r}")
+        self.min_cutoff, self.beta, self.d_cutoff, self.speed = min_cutoff, beta, d_cutoff, speed
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past (subclasses)."""
+        raise NotImplementedError
 
 
-class OneEuroFilter:
+class OneEuroFilter(_OneEuroBase):
     """One-Euro filter (Casiez et al., CHI 2012) of a scalar or an array sampled at irregular times.
 
     ``cutoff = min_cutoff + beta * |speed|`` (Hz), with ``speed`` the low-passed (``d_cutoff``) rate of
@@ -83,13 +94,6 @@ class OneEuroFilter:
     mean vector speed (so all elements are smoothed alike). A stamp equal to the last one returns the
     last estimate; a stamp going back in time restarts the filter.
     """
-
-    def __init__(
-        self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0, speed: str = "elementwise"
-    ) -> None:
-        _check_params(min_cutoff, beta, d_cutoff, speed)
-        self.min_cutoff, self.beta, self.d_cutoff, self.speed = min_cutoff, beta, d_cutoff, speed
-        self.reset()
 
     def reset(self) -> None:
         """Forget the past; the next sample passes through unchanged."""
@@ -122,7 +126,7 @@ class OneEuroFilter:
         return float(self._x) if scalar else self._x.copy()
 
 
-class RotationOneEuroFilter:
+class RotationOneEuroFilter(_OneEuroBase):
     """One-Euro filter on rotations (..., 3, 3), computed on the manifold SO(3).
 
     Each step takes the residual ``log(R_prev^T R)`` (a rotation vector in the tangent space at the
@@ -132,13 +136,6 @@ class RotationOneEuroFilter:
     Inputs are projected onto SO(3) first. ``speed`` as in :class:`OneEuroFilter` (per rotation or one
     shared cutoff from the mean angular speed).
     """
-
-    def __init__(
-        self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0, speed: str = "elementwise"
-    ) -> None:
-        _check_params(min_cutoff, beta, d_cutoff, speed)
-        self.min_cutoff, self.beta, self.d_cutoff, self.speed = min_cutoff, beta, d_cutoff, speed
-        self.reset()
 
     def reset(self) -> None:
         """Forget the past; the next sample passes through (projected onto SO(3))."""

@@ -37,12 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -59,6 +57,7 @@ from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.skeleton import SIDES
 from fast_hamer_ros import image_conversion as conv
 from fast_hamer_ros import messages
+from fast_hamer_ros.node_main import run_node
 from fast_hamer_ros.parameters import (
     NODE_NAME,
     PARAMETERS,
@@ -435,22 +434,12 @@ class HandMeshNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point: ``hand_mesh_node --ros-args --params-file config/hands.yaml``."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
-        node = HandMeshNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # bad set-up: one clear line
-        print(f"{NODE_NAME}: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(
+        args,
+        HandMeshNode,
+        name=NODE_NAME,
+        setup_errors=(FileNotFoundError, ValueError, RuntimeError),  # bad set-up: one clear line
+    )
 
 
 if __name__ == "__main__":

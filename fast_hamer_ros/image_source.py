@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fast_hamer_ros.node_main import run_node
+
 #: Image file suffixes read from a folder.
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -143,7 +145,6 @@ def main(args: list[str] | None = None) -> int:
     import rclpy
     from geometry_msgs.msg import PoseArray
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-    from rclpy.executors import ExternalShutdownException
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -242,24 +243,18 @@ def main(args: list[str] | None = None) -> int:
             self.done = True
             self.get_logger().info(f"done: published {self.published} frames")
 
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
-        node = ImageSource()
+    def spin_until_done(node: ImageSource) -> None:
         while rclpy.ok() and not node.done:
             rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"image_source: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.reader.close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+
+    return run_node(
+        args,
+        ImageSource,
+        name="image_source",
+        spin=spin_until_done,
+        setup_errors=(FileNotFoundError, ValueError),
+        on_exit=lambda node: node.reader.close(),
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fast_hamer_ros.node_main import run_node
+
 #: At most this many per-frame records are kept in the summary (bounded memory on long runs).
 MAX_FRAME_RECORDS = 100_000
 
@@ -133,11 +135,9 @@ class OverlayWriter:
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point ``hands_recorder --ros-args -p output_dir:=DIR``."""
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseArray
     from rcl_interfaces.msg import ParameterDescriptor
-    from rclpy.executors import ExternalShutdownException
     from rclpy.node import Node
     from sensor_msgs.msg import Image, JointState
     from visualization_msgs.msg import MarkerArray
@@ -212,21 +212,11 @@ def main(args: list[str] | None = None) -> int:
         def write_summary(self) -> None:
             self.summary.write(self.output_dir / "summary.json")
 
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
-        node = Recorder()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.writer.close()
-            node.write_summary()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    def finish(node: Recorder) -> None:
+        node.writer.close()
+        node.write_summary()
+
+    return run_node(args, Recorder, name="hands_recorder", on_exit=finish)
 
 
 if __name__ == "__main__":

@@ -186,6 +186,20 @@ class HandLabels:
     betas: np.ndarray
 
 
+def _with_geometry(
+    labels: HandLabels, kp2: np.ndarray, kp3: np.ndarray, go: np.ndarray, hp: np.ndarray
+) -> HandLabels:
+    """``labels`` moved to another frame: the given keypoints and rotations, ``labels``' betas (shape does
+    not change with the frame); float32 copies throughout."""
+    return HandLabels(
+        kp2.astype(np.float32),
+        kp3.astype(np.float32),
+        go.astype(np.float32),
+        hp.astype(np.float32),
+        np.asarray(labels.betas, dtype=np.float32).copy(),
+    )
+
+
 def labels_to_crop(labels: HandLabels, m: np.ndarray, params: AugmentParams, crop_size: int) -> HandLabels:
     """Image-frame labels -> crop-frame labels for the crop ``m = crop_matrix(..., params, ...)``.
 
@@ -202,13 +216,7 @@ def labels_to_crop(labels: HandLabels, m: np.ndarray, params: AugmentParams, cro
     rz = rot_z(-params.rot_deg)  # the crop content turns by -rot
     kp3[:, :3] = kp3[:, :3] @ rz.T
     go = rz @ go
-    return HandLabels(
-        kp2.astype(np.float32),
-        kp3.astype(np.float32),
-        go.astype(np.float32),
-        hp.astype(np.float32),
-        np.asarray(labels.betas, dtype=np.float32).copy(),
-    )
+    return _with_geometry(labels, kp2, kp3, go, hp)
 
 
 def labels_from_crop(labels: HandLabels, m: np.ndarray, params: AugmentParams, crop_size: int) -> HandLabels:
@@ -227,10 +235,4 @@ def labels_from_crop(labels: HandLabels, m: np.ndarray, params: AugmentParams, c
     if params.flip:
         kp3[:, 0] = -kp3[:, 0]
         go, hp = MIRROR_X @ go @ MIRROR_X, MIRROR_X @ hp @ MIRROR_X
-    return HandLabels(
-        kp2.astype(np.float32),
-        kp3.astype(np.float32),
-        go.astype(np.float32),
-        hp.astype(np.float32),
-        np.asarray(labels.betas, dtype=np.float32).copy(),
-    )
+    return _with_geometry(labels, kp2, kp3, go, hp)

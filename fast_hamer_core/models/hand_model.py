@@ -77,28 +77,61 @@ class HandMeshModel(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
         features = self.forward_features(x)
         pred_mano_params, pred_cam, _ = self.mano_head(features)
-        b = x.shape[0]
-        crop = self.config.preprocess.crop_size
-        focal = torch.full((b, 2), self.config.focal_length_px, device=pred_cam.device, dtype=pred_cam.dtype)
-        tz = 2 * focal[:, 0] / (crop * pred_cam[:, 0] + 1e-9)  # HaMeR's epsilon
-        pred_cam_t = torch.stack([pred_cam[:, 1], pred_cam[:, 2], tz], dim=-1)  # (B, 3)
-        output: dict = {
-            "pred_cam": pred_cam,
-            "pred_mano_params": {k: v.clone() for k, v in pred_mano_params.items()},
-            "pred_cam_t": pred_cam_t,
-            "focal_length": focal,
-            "features": features,
-        }
-        if self.mano is not None:
-            with _fp32(x.device.type):  # MANO and the projection in fp32, also under mixed precision
-                mano_out = self.mano(**{k: v.float() for k, v in pred_mano_params.items()})
-                joints = mano_out.joints.reshape(b, -1, 3)  # (B, 21, 3)
-                output["pred_keypoints_3d"] = joints
-                output["pred_vertices"] = mano_out.vertices.reshape(b, -1, 3)  # (B, 778, 3)
-                output["pred_keypoints_2d"] = perspective_projection(
-                    joints, translation=pred_cam_t.float(), focal_length=focal.float() / crop
-                ).reshape(b, -1, 2)  # (B, 21, 2), crop coordinates in [-0.5, 0.5]
-        return output
+        return decode_head_outputs(
+            {k: v.clone() for k, v in pred_mano_params.items()},
+            pred_cam,
+            self.mano,
+            self.config,
+            features=features,
+        )
+
+
+def decode_head_outputs(
+    pred_mano_params: dict[str, torch.Tensor],
+    pred_cam: torch.Tensor,
+    mano: MANO21 | None,
+    config: ModelConfig,
+    features: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
+    """MANO head outputs -> HaMeR's output dict (see :class:`HandMeshModel`); the step after the head.
+
+    Shared by :meth:`HandMeshModel.forward` and the exported runtimes (which run MANO outside the graph,
+    :func:`fast_hamer_core.runtime.base.decode_outputs`), so that both build the same dict.
+
+    Args:
+        pred_mano_params: ``global_orient`` (B, 1, 3, 3), ``hand_pose`` (B, 15, 3, 3), ``betas`` (B, 10);
+            returned as ``pred_mano_params`` (the same dict).
+        pred_cam: (B, 3) weak-perspective crop camera (s, tx, ty).
+        mano: MANO21 layer on ``pred_cam``'s device, or None (no vertices / keypoints).
+        config: gives the crop size (px) and ``focal_length_px``.
+        features: (B, C, h, w) backbone feature map, returned as ``features`` when given.
+
+    ``pred_cam_t`` (B, 3) = ``(tx, ty, 2 f / (crop * s))`` in metres in the crop camera. MANO and the
+    2D projection run in float32 with autocast off, also under mixed precision.
+    """
+    b = pred_cam.shape[0]
+    crop = config.preprocess.crop_size
+    focal = torch.full((b, 2), config.focal_length_px, device=pred_cam.device, dtype=pred_cam.dtype)
+    tz = 2 * focal[:, 0] / (crop * pred_cam[:, 0] + 1e-9)  # HaMeR's epsilon
+    pred_cam_t = torch.stack([pred_cam[:, 1], pred_cam[:, 2], tz], dim=-1)  # (B, 3)
+    output: dict = {
+        "pred_cam": pred_cam,
+        "pred_mano_params": pred_mano_params,
+        "pred_cam_t": pred_cam_t,
+        "focal_length": focal,
+    }
+    if features is not None:
+        output["features"] = features
+    if mano is not None:
+        with _fp32(pred_cam.device.type):  # MANO and the projection in fp32, also under mixed precision
+            mano_out = mano(**{k: v.float() for k, v in pred_mano_params.items()})
+            joints = mano_out.joints.reshape(b, -1, 3)  # (B, 21, 3)
+            output["pred_keypoints_3d"] = joints
+            output["pred_vertices"] = mano_out.vertices.reshape(b, -1, 3)  # (B, 778, 3)
+            output["pred_keypoints_2d"] = perspective_projection(
+                joints, translation=pred_cam_t.float(), focal_length=focal.float() / crop
+            ).reshape(b, -1, 2)  # (B, 21, 2), crop coordinates in [-0.5, 0.5]
+    return output
 
 
 def _fp32(device_type: str) -> contextlib.AbstractContextManager:

@@ -15,13 +15,13 @@ Every runner (:class:`RuntimeHandModel` subclasses) has the HandMeshModel interf
 
 from __future__ import annotations
 
-import contextlib
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fast_hamer_core.geometry import perspective_projection
+from fast_hamer_core.models.hand_model import decode_head_outputs
 
 if TYPE_CHECKING:
     from fast_hamer_core.mano import MANO21
@@ -55,37 +55,10 @@ def decode_outputs(
     ``pred_cam_t`` (B, 3) = ``(tx, ty, 2 f / (crop * s))`` in metres in the crop camera; with ``mano``:
     ``pred_vertices`` (B, 778, 3), ``pred_keypoints_3d`` (B, 21, 3) (metres, MANO frame) and
     ``pred_keypoints_2d`` (B, 21, 2) in normalised crop coordinates [-0.5, 0.5]. MANO always runs in
-    float32 (autocast off), as HaMeR's ``.float()`` intends.
+    float32 (autocast off), as HaMeR's ``.float()`` intends (:func:`decode_head_outputs` does it).
     """
-    b = pred_cam.shape[0]
-    crop = config.preprocess.crop_size
-    focal = torch.full((b, 2), config.focal_length_px, device=pred_cam.device, dtype=pred_cam.dtype)
-    tz = 2 * focal[:, 0] / (crop * pred_cam[:, 0] + 1e-9)  # HaMeR's epsilon
-    pred_cam_t = torch.stack([pred_cam[:, 1], pred_cam[:, 2], tz], dim=-1)  # (B, 3)
     params = {"global_orient": global_orient, "hand_pose": hand_pose, "betas": betas}
-    output: dict[str, Any] = {
-        "pred_cam": pred_cam,
-        "pred_mano_params": params,
-        "pred_cam_t": pred_cam_t,
-        "focal_length": focal,
-    }
-    if features is not None:
-        output["features"] = features
-    if mano is not None:
-        autocast_off = (
-            torch.autocast(pred_cam.device.type, enabled=False)
-            if pred_cam.device.type in ("cuda", "cpu")
-            else contextlib.nullcontext()
-        )
-        with autocast_off:
-            mano_out = mano(**{k: v.float() for k, v in params.items()})
-            joints = mano_out.joints.reshape(b, -1, 3)  # (B, 21, 3)
-            output["pred_keypoints_3d"] = joints
-            output["pred_vertices"] = mano_out.vertices.reshape(b, -1, 3)  # (B, 778, 3)
-            output["pred_keypoints_2d"] = perspective_projection(
-                joints, translation=pred_cam_t.float(), focal_length=focal.float() / crop
-            ).reshape(b, -1, 2)  # (B, 21, 2), crop coordinates in [-0.5, 0.5]
-    return output
+    return decode_head_outputs(params, pred_cam, mano, config, features=features)
 
 
 class RuntimeHandModel:
@@ -102,6 +75,7 @@ class RuntimeHandModel:
     """
 
     runtime: str = "?"
+    _outputs: tuple[str, ...] = NETWORK_OUTPUTS
 
     def __init__(self, config: ModelConfig, mano: MANO21 | None, device: str | torch.device = "cpu") -> None:
         self.config = config
@@ -123,7 +97,23 @@ class RuntimeHandModel:
     @property
     def output_names(self) -> tuple[str, ...]:
         """Names of what :meth:`run_network` returns."""
-        return NETWORK_OUTPUTS
+        return self._outputs
+
+    def _set_network_io(
+        self, source: object, inputs: Sequence[str], names: Sequence[str], hint: str = ""
+    ) -> None:
+        """Check an exported network's tensor names and set :attr:`output_names` from them.
+
+        ValueError (naming ``source``, the file) unless ``inputs`` is exactly ``[INPUT_NAME]`` and ``names``
+        holds every :data:`NETWORK_OUTPUTS`; ``hint`` is appended to the input error. The outputs are
+        :data:`NETWORK_OUTPUTS` plus :data:`FEATURES_OUTPUT` where the network has it.
+        """
+        if list(inputs) != [INPUT_NAME]:
+            raise ValueError(f"{source}: expected one input {INPUT_NAME!r}, found {list(inputs)}{hint}")
+        missing = [n for n in NETWORK_OUTPUTS if n not in names]
+        if missing:
+            raise ValueError(f"{source}: outputs {missing} missing (found {list(names)})")
+        self._outputs = tuple(n for n in (*NETWORK_OUTPUTS, FEATURES_OUTPUT) if n in names)
 
     def run_network(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, 3, crop, crop) float crops -> {output name: tensor on :attr:`device`} (subclasses)."""

@@ -12,9 +12,7 @@ import numpy as np
 import torch
 
 from fast_hamer_core.runtime.base import (
-    FEATURES_OUTPUT,
     INPUT_NAME,
-    NETWORK_OUTPUTS,
     RuntimeHandModel,
     RuntimeUnavailableError,
 )
@@ -140,21 +138,12 @@ class OnnxRuntimeHandModel(RuntimeHandModel):
         self._check_signature()
 
     def _check_signature(self) -> None:
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-            raise ValueError(
-                f"{self.path}: expected one input {INPUT_NAME!r}, found {[i.name for i in inputs]} "
-                "(export it with `fast-hamer export`)"
-            )
-        outputs = [o.name for o in self.session.get_outputs()]
-        missing = [n for n in NETWORK_OUTPUTS if n not in outputs]
-        if missing:
-            raise ValueError(f"{self.path}: outputs {missing} missing (found {outputs})")
-        self._outputs = tuple(n for n in (*NETWORK_OUTPUTS, FEATURES_OUTPUT) if n in outputs)
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self._outputs
+        self._set_network_io(
+            self.path,
+            [i.name for i in self.session.get_inputs()],
+            [o.name for o in self.session.get_outputs()],
+            hint=" (export it with `fast-hamer export`)",
+        )
 
     def run_network(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
         crops = crops.detach().float()

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from fast_hamer_core.runtime.base import (
-    FEATURES_OUTPUT,
     INPUT_NAME,
-    NETWORK_OUTPUTS,
     RuntimeHandModel,
     RuntimeUnavailableError,
 )
@@ -102,17 +100,8 @@ class TensorRTHandModel(RuntimeHandModel):
             self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        if inputs != [INPUT_NAME]:
-            raise ValueError(f"{path}: expected one input {INPUT_NAME!r}, found {inputs}")
-        missing = [n for n in NETWORK_OUTPUTS if n not in names]
-        if missing:
-            raise ValueError(f"{path}: outputs {missing} missing (found {names})")
-        self._outputs = tuple(n for n in (*NETWORK_OUTPUTS, FEATURES_OUTPUT) if n in names)
+        self._set_network_io(path, inputs, names)
         self._input_dtype = _torch_dtype(trt, self.engine.get_tensor_dtype(INPUT_NAME))
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self._outputs
 
     def run_network(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
         x = crops.detach().to(self.device, self._input_dtype).contiguous()

@@ -3,43 +3,28 @@ on a real photo with the real MediaPipe detector; table, JSON (documented column
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
+from fixtures.cli import parse_cli
 from fixtures.data import HANDS_DIR
 from fixtures.mano import write_synthetic_mano_npz
+from fixtures.models import TINY_HEAD_64, registration_fixture, tiny_mobilenet_config
 
 from fast_hamer_core import bench
 from fast_hamer_core.cli import bench as bench_cli
 from fast_hamer_core.detection import ensure_detector_model
-from fast_hamer_core.models import HeadConfig, ModelConfig, create_model, register_model, unregister_model
+from fast_hamer_core.models import create_model
 
-TINY = ModelConfig(
-    name="tiny_bench_test",
-    backbone="timm",
-    timm_name="mobilenetv3_small_050",
-    input_size=(256, 256),
-    context_dim=288,
-    feature_size=(8, 8),
-    timm_drop_modules=("conv_head",),
-    head=HeadConfig(dim=64, depth=1, heads=2, dim_head=16, mlp_dim=64),
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tiny_registered():
-    register_model(TINY)
-    yield
-    unregister_model(TINY.name)
+TINY = tiny_mobilenet_config("tiny_bench_test", head=TINY_HEAD_64)
+tiny_registered = registration_fixture(TINY, scope="module")
 
 
 def test_bench_cli_tiny_run_writes_table_json_and_plot(tmp_path, capsys):
     mano = write_synthetic_mano_npz(tmp_path / "MANO_RIGHT.npz")
-    parser = argparse.ArgumentParser()
-    bench_cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
+    args = parse_cli(
+        bench_cli,
         [
             "bench",
             "--models",
@@ -68,7 +53,7 @@ def test_bench_cli_tiny_run_writes_table_json_and_plot(tmp_path, capsys):
             str(tmp_path / "bench.json"),
             "--plot",
             str(tmp_path / "bench.png"),
-        ]
+        ],
     )
     assert args.func(args) == 0
     table = capsys.readouterr().out

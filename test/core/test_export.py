@@ -7,48 +7,25 @@ import json
 
 import pytest
 import torch
+from fixtures.cli import parse_cli
+from fixtures.models import TINY_HEAD_64, registration_fixture, save_tiny_checkpoint, tiny_mobilenet_config
 
 from fast_hamer_core.cli import export as export_cli
 from fast_hamer_core.export import ExportParityError, default_output_path, export_onnx, load_for_export
-from fast_hamer_core.models import (
-    HeadConfig,
-    ModelConfig,
-    create_model,
-    register_model,
-    save_checkpoint,
-    unregister_model,
-)
+from fast_hamer_core.models import create_model
 from fast_hamer_core.runtime import OnnxRuntimeHandModel
 
 #: A tiny student (registered only in this module) so that exports take seconds.
-TINY = ModelConfig(
-    name="tiny_export_test",
-    backbone="timm",
-    timm_name="mobilenetv3_small_050",
-    input_size=(256, 256),
-    context_dim=288,
-    feature_size=(8, 8),
-    timm_drop_modules=("conv_head",),
-    head=HeadConfig(dim=64, depth=1, heads=2, dim_head=16, mlp_dim=64),
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tiny_registered():
-    register_model(TINY)
-    yield
-    unregister_model(TINY.name)
+TINY = tiny_mobilenet_config("tiny_export_test", head=TINY_HEAD_64)
+tiny_registered = registration_fixture(TINY, scope="module")
 
 
 def _parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    export_cli.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["export", *argv])
+    return parse_cli(export_cli, ["export", *argv])
 
 
 def test_export_cli_from_a_checkpoint_prints_and_writes_the_parity_report(tmp_path, capsys):
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(tmp_path / "tiny.pt", create_model(TINY.name))
+    ckpt = save_tiny_checkpoint(tmp_path / "tiny.pt", TINY.name)
     args = _parse(
         "--checkpoint", str(ckpt), "--exporter", "torchscript", "--report", str(tmp_path / "r.json")
     )

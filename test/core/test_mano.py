@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import pickle
@@ -11,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from fixtures.cli import run_cli
 from fixtures.mano import (
     make_synthetic_mano_arrays,
     synthetic_mano_pkl_bytes,
@@ -19,7 +19,7 @@ from fixtures.mano import (
 )
 
 from fast_hamer_core import skeleton
-from fast_hamer_core.cli.mano import register
+from fast_hamer_core.cli import mano as mano_cli
 from fast_hamer_core.geometry import axis_angle_to_rotmat
 from fast_hamer_core.mano import (
     FINGERTIP_VERTEX_IDS,
@@ -148,10 +148,7 @@ def test_missing_file_message(tmp_path, monkeypatch):
 
 def run_mano_cli(argv: list[str]) -> int:
     """Parse with the ``mano`` sub-command alone (as ``fast-hamer`` registers it) and run it."""
-    parser = argparse.ArgumentParser(prog="fast-hamer")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_cli(mano_cli, argv, prog="fast-hamer")
 
 
 def test_cli_import_and_info(tmp_path, synthetic_mano_pkl, capsys):

@@ -224,25 +224,10 @@ TINY_STUDENT = "tiny_test_student"
 @pytest.fixture
 def tiny_student() -> Iterator[str]:
     """A small student registered for the test (MobileNetV3-small-0.5 + a 1-layer head), then removed."""
-    from fast_hamer_core.models.config import HeadConfig, ModelConfig
-    from fast_hamer_core.models.registry import register_model, unregister_model
+    from fixtures.models import registered, tiny_mobilenet_config
 
-    register_model(
-        ModelConfig(
-            name=TINY_STUDENT,
-            backbone="timm",
-            timm_name="mobilenetv3_small_050",
-            input_size=(256, 256),
-            context_dim=288,
-            feature_size=(8, 8),
-            timm_drop_modules=("conv_head",),
-            head=HeadConfig(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=32),
-        )
-    )
-    try:
+    with registered(tiny_mobilenet_config(TINY_STUDENT)):
         yield TINY_STUDENT
-    finally:
-        unregister_model(TINY_STUDENT)
 
 
 @pytest.fixture

@@ -95,16 +95,14 @@ def test_fetch_hamer_offline_points_to_import(tmp_path, models_dir):
 
 
 def test_cli_fetch_hamer_and_detector(file_server, hamer_files, task_file, models_dir, capsys, monkeypatch):
-    import argparse
     import shutil
+
+    from fixtures.cli import run_cli as run_subcommand
 
     from fast_hamer_core.cli import models as models_cli
 
     def run_cli(*argv: str) -> int:
-        parser = argparse.ArgumentParser(prog="fast-hamer")
-        models_cli.register(parser.add_subparsers(dest="command"))
-        args = parser.parse_args(["models", *argv])
-        return args.func(args)
+        return run_subcommand(models_cli, ["models", *argv], prog="fast-hamer")
 
     file_server.files["/h.tar.gz"] = hamer_files["archive"].read_bytes()
     assert (

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import zipfile
 from pathlib import Path
 
 import pytest
+from fixtures.cli import run_cli as run_subcommand
 from fixtures.mano import write_synthetic_mano_npz
 
 from fast_hamer_core.assets.identify import import_asset
@@ -17,11 +17,7 @@ from fast_hamer_core.cli import models as models_cli
 
 def run_cli(*argv: str) -> int:
     """``fast-hamer models ...`` through the sub-command's own parser."""
-    parser = argparse.ArgumentParser(prog="fast-hamer")
-    sub = parser.add_subparsers(dest="command")
-    models_cli.register(sub)
-    args = parser.parse_args(["models", *argv])
-    return args.func(args)
+    return run_subcommand(models_cli, ["models", *argv], prog="fast-hamer")
 
 
 def _set_mtime(path: Path, ts: float) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from fixtures.data import HANDS_DIR
 
 from fast_hamer_core.detection.assets import ensure_detector_model
 from fast_hamer_core.detection.mediapipe_detector import MediaPipeHandDetector
@@ -38,9 +39,8 @@ def raw_detector(task_path):
 @pytest.fixture(scope="session")
 def hands_dir() -> Path:
     """The shared real photos (read-only; see its README.md)."""
-    path = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "hands"
-    assert path.is_dir(), f"missing {path}"
-    return path
+    assert HANDS_DIR.is_dir(), f"missing {HANDS_DIR}"
+    return HANDS_DIR
 
 
 @pytest.fixture(scope="session")

@@ -6,18 +6,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from fixtures.data import HAND_PHOTOS
 
 from fast_hamer_core.detection import create_detector
 from fast_hamer_core.detection.mediapipe_detector import MediaPipeHandDetector
-
-#: Photos in which the stock models find at least one hand (README table of the photos).
-PHOTOS = (
-    "hamer_test1.jpg",
-    "hamer_test3.jpg",
-    "hamer_test5.jpg",
-    "fasthamer_sample2.jpg",
-    "fasthamer_sample6.jpg",
-)
 
 #: Hands whose anatomical side the arm shows (README): file, centre of the 21 landmarks (px), side.
 KNOWN_SIDES = (
@@ -46,10 +38,10 @@ def _find(detections, centre_px, radius=MATCH_RADIUS_PX):
 @pytest.fixture(scope="module")
 def photo_detections(detector, load_photo):
     """{photo: detections of the default (flip-consistent) detector}, computed once per module."""
-    return {name: detector.detect(load_photo(name)) for name in PHOTOS}
+    return {name: detector.detect(load_photo(name)) for name in HAND_PHOTOS}
 
 
-@pytest.mark.parametrize("name", PHOTOS)
+@pytest.mark.parametrize("name", HAND_PHOTOS)
 def test_finds_hands_with_valid_fields(photo_detections, load_photo, name):
     height, width = load_photo(name).shape[:2]
     dets = photo_detections[name]
@@ -93,7 +85,7 @@ def test_mirrored_input_swaps_every_side(task_path, photo_detections, load_photo
         assert twin is not None and twin.side != det.side
 
 
-@pytest.mark.parametrize("name", PHOTOS)
+@pytest.mark.parametrize("name", HAND_PHOTOS)
 def test_flipping_the_image_swaps_every_label(detector, photo_detections, load_photo, name):
     rgb = load_photo(name)
     width = rgb.shape[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 import torch
 import yaml
 from fixtures import distill as distill_fixtures
+from fixtures.cli import run_cli
 from fixtures.distill import Recorder, make_config
 
 from fast_hamer_core.cli import distill_cache as cli_cache
@@ -36,13 +36,6 @@ def setup(distill_setup):
     return distill_setup
 
 
-def _cli(module, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    module.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 def _write_config(setup, tmp_path, strategy: str, **over) -> str:
     path = tmp_path / f"{strategy}.yaml"
     path.write_text(yaml.safe_dump(make_config(setup, strategy, tmp_path / "runs", **over)))
@@ -54,7 +47,7 @@ def cache_dir(setup, tmp_path_factory):
     root = tmp_path_factory.mktemp("cache")
     cfg = _write_config(setup, root, "hybrid")
     assert (
-        _cli(
+        run_cli(
             cli_cache,
             [
                 "distill-cache",
@@ -148,13 +141,13 @@ def test_train_cli_and_export_student(setup, tmp_path):
     cfg = _write_config(
         setup, tmp_path, "hybrid", **{"optim.max_steps": 4, "run.checkpoint_every_n_steps": 2}
     )
-    assert _cli(cli_train, ["train", "--config", cfg, "--set", "run.progress_bar=false"]) == 0
+    assert run_cli(cli_train, ["train", "--config", cfg, "--set", "run.progress_bar=false"]) == 0
     run_dir = tmp_path / "runs" / "tiny_hybrid"
     assert (run_dir / "config.yaml").is_file() and (run_dir / "tensorboard").is_dir()
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     assert ckpt.is_file() and (run_dir / "checkpoints" / "step=4.ckpt").is_file()
     out = tmp_path / "student.pt"
-    assert _cli(cli_export, ["export-student", str(ckpt), "--out", str(out), "--meta", "note=test"]) == 0
+    assert run_cli(cli_export, ["export-student", str(ckpt), "--out", str(out), "--meta", "note=test"]) == 0
     config, state, meta = load_checkpoint(out)
     assert config.name == "tiny_student" and meta["strategy"] == "hybrid" and meta["note"] == "test"
     assert meta["global_step"] == 4
@@ -167,11 +160,11 @@ def test_train_cli_and_export_student(setup, tmp_path):
     model = load_model(out, mano_path=setup["mano"])
     assert model.config.name == "tiny_student" and model.has_mano
     with pytest.raises(ValueError, match="not a `fast-hamer train` checkpoint"):
-        _cli(cli_export, ["export-student", str(out), "--out", str(tmp_path / "x.pt")])
+        run_cli(cli_export, ["export-student", str(out), "--out", str(tmp_path / "x.pt")])
 
 
 def test_print_config_applies_overrides(setup, tmp_path, capsys):
     cfg = _write_config(setup, tmp_path, "output")
-    assert _cli(cli_train, ["train", "--config", cfg, "--set", "optim.lr=3e-4", "--print-config"]) == 0
+    assert run_cli(cli_train, ["train", "--config", cfg, "--set", "optim.lr=3e-4", "--print-config"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["optim"]["lr"] == pytest.approx(3e-4) and printed["distill"]["strategy"] == "output"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 import torch
+from fixtures.cli import run_cli
 from fixtures.mano import write_synthetic_mano_npz
+from fixtures.models import save_tiny_checkpoint, tiny_convnext_config
 from fixtures.shards import write_freihand_eval, write_ho3d_eval
 from torch import nn
 
@@ -19,35 +20,17 @@ from fast_hamer_core.evaluation.datasets import HO3D_JOINT_ORDER, FreiHANDEval, 
 from fast_hamer_core.evaluation.metrics import MeshEvaluator
 from fast_hamer_core.evaluation.protocol import Predictions, score
 from fast_hamer_core.evaluation.report import load_results, markdown_table
-from fast_hamer_core.models.checkpoint import load_model, save_checkpoint
-from fast_hamer_core.models.config import HeadConfig, ModelConfig
-from fast_hamer_core.models.registry import create_model
+from fast_hamer_core.models.checkpoint import load_model
 from fast_hamer_core.preprocess import crop_hands, normalize_crops
 
-TINY = ModelConfig(
-    name="tiny_eval",
-    backbone="timm",
-    timm_name="test_convnext",
-    input_size=(256, 256),
-    context_dim=64,
-    feature_size=(8, 8),
-    head=HeadConfig(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=32),
-)
-
-
-def _cli(module, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    module.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+TINY = tiny_convnext_config("tiny_eval")
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("eval")
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(root / "tiny.pt", create_model(TINY))
+    ckpt = save_tiny_checkpoint(root / "tiny.pt", TINY)
     mano = write_synthetic_mano_npz(root / "MANO_RIGHT.npz")
     write_freihand_eval(root / "freihand", num=4)
     write_ho3d_eval(root / "ho3d")
@@ -87,7 +70,7 @@ def test_eval_freihand(assets, tmp_path, capsys):
         "--batch-size",
         "3",
     ]
-    assert _cli(cli_eval, argv) == 0
+    assert run_cli(cli_eval, argv) == 0
     assert "PA-MPJPE" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["model"] == "tiny_eval" and result["dataset"] == "freihand" and result["num_samples"] == 4
@@ -131,7 +114,7 @@ def test_eval_ho3d_writes_server_json(assets, tmp_path, capsys):
         str(out),
         "--no-speed",
     ]
-    assert _cli(cli_eval, argv) == 0
+    assert run_cli(cli_eval, argv) == 0
     assert "submit" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["metrics"] is None and result["num_samples"] == 4 and "speed" not in result
@@ -144,7 +127,7 @@ def test_eval_ho3d_writes_server_json(assets, tmp_path, capsys):
     # with a ground-truth pair beside evaluation.txt the metrics are computed locally
     (root / "evaluation_xyz.json").write_text(json.dumps(xyz))
     (root / "evaluation_verts.json").write_text(json.dumps(verts))
-    assert _cli(cli_eval, argv) == 0
+    assert run_cli(cli_eval, argv) == 0
     assert json.loads(out.read_text())["metrics"]["pa_mpjpe_mm"] == pytest.approx(0, abs=1e-3)
 
 
@@ -201,7 +184,7 @@ def test_report_table_and_plot(tmp_path):
     assert "CPU test" in table
     png = tmp_path / "scatter.png"
     assert (
-        _cli(cli_report, ["report", *map(str, files), "--out", str(tmp_path / "t.md"), "--plot", str(png)])
+        run_cli(cli_report, ["report", *map(str, files), "--out", str(tmp_path / "t.md"), "--plot", str(png)])
         == 0
     )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

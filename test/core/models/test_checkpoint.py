@@ -16,6 +16,7 @@ from fixtures.hamer_checkpoint import (
     random_state,
     write_hamer_checkpoint,
 )
+from fixtures.models import one_torch_thread  # noqa: F401  (autouse: one torch thread per test)
 
 import fast_hamer_core
 from fast_hamer_core.mano import MANO21
@@ -41,14 +42,6 @@ SMALL_TEACHER = ModelConfig(
 )  # fmt: skip
 SMALL_SHAPES = dict(embed_dim=32, depth=2, head_dim=32, head_depth=2, heads=2, dim_head=8, mlp_dim=48)
 SMALL_YAML = dict(context_dim=32, depth=2, heads=2, dim_head=8, mlp_dim=48)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+from fixtures.models import one_torch_thread  # noqa: F401  (autouse: one torch thread per test)
 
 from fast_hamer_core.mano import MANO21
 from fast_hamer_core.models import TimmBackbone, create_model, get_config, list_models
@@ -17,14 +18,6 @@ STUDENTS = [n for n in list_models() if get_config(n).backbone == "timm"]
 @pytest.fixture(scope="module")
 def mano(synthetic_mano_npz: Path) -> MANO21:
     return MANO21(synthetic_mano_npz)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_all_students_registered() -> None:

@@ -8,29 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.models import TINY_HEAD_64, registration_fixture, tiny_mobilenet_config
 
-from fast_hamer_core.models import HeadConfig, ModelConfig, register_model, unregister_model
 from fast_hamer_core.runtime import gpu_check
 
 SCRIPT = Path(gpu_check.__file__).with_name("gpu_check.sh")
 
-TINY = ModelConfig(
-    name="tiny_gpu_check_test",
-    backbone="timm",
-    timm_name="mobilenetv3_small_050",
-    input_size=(256, 256),
-    context_dim=288,
-    feature_size=(8, 8),
-    timm_drop_modules=("conv_head",),
-    head=HeadConfig(dim=64, depth=1, heads=2, dim_head=16, mlp_dim=64),
-)
-
-
-@pytest.fixture(autouse=True)
-def tiny_registered():
-    register_model(TINY)
-    yield
-    unregister_model(TINY.name)
+TINY = tiny_mobilenet_config("tiny_gpu_check_test", head=TINY_HEAD_64)
+tiny_registered = registration_fixture(TINY)
 
 
 def test_script_is_valid_bash():

@@ -6,11 +6,11 @@ installed. Building and running engines is checked on a GPU by ``fast_hamer_core
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import pytest
 import torch
+from fixtures.cli import parse_cli
 
 from fast_hamer_core.cli import export as export_cli
 from fast_hamer_core.export import build_tensorrt_engine, export_tensorrt
@@ -53,34 +53,14 @@ def test_build_and_export_without_tensorrt_fail_before_any_work(no_tensorrt, tmp
 def test_export_cli_tensorrt_error_is_one_clear_line(no_tensorrt, tmp_path, capsys):
     from fast_hamer_core.cli import SUBCOMMANDS, main
 
-    parser = argparse.ArgumentParser()
-    export_cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
-        [
-            "export",
-            "--model",
-            "mobilenetv3_large",
-            "--format",
-            "tensorrt",
-            "--out",
-            str(tmp_path / "m.engine"),
-        ]
-    )
+    out = str(tmp_path / "m.engine")
+    argv = ["export", "--model", "mobilenetv3_large", "--format", "tensorrt", "--out", out]
+    args = parse_cli(export_cli, argv)
     with pytest.raises(RuntimeUnavailableError, match="tensorrt"):
         args.func(args)
     # Through the dispatcher (when it lists the command): exit code 2 and one line on stderr.
     if "export" in SUBCOMMANDS:
-        code = main(
-            [
-                "export",
-                "--model",
-                "mobilenetv3_large",
-                "--format",
-                "tensorrt",
-                "--out",
-                str(tmp_path / "m.engine"),
-            ]
-        )
+        code = main(argv)
         assert code == 2
         assert "tensorrt" in capsys.readouterr().err
 
