@@ -48,8 +48,18 @@ def node_parameters_from_yaml(path: Path) -> dict:
     raise ValueError(f"{path} has no '{NODE_NAME}' (or '/**/{NODE_NAME}') section with ros__parameters")
 
 
-def _ros_value(value) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+def ros_argument_value(value) -> str:
+    """``value`` as the text of a ``-p name:=VALUE`` argument. rcl reads that text as YAML, so a string
+    YAML would read as something else (empty, ``true``, ``1.0``, ``a: b``) is single-quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, str):
+        return str(value)
+    try:
+        plain = value.strip() != "" and yaml.safe_load(value) == value
+    except yaml.YAMLError:
+        plain = False
+    return value if plain else "'" + value.replace("'", "''") + "'"
 
 
 class Processes:
@@ -194,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         node_args = ["--params-file", str(params_file)]
         for name, value in overrides.items():
-            node_args += ["-p", f"{name}:={_ros_value(value)}"]
+            node_args += ["-p", f"{name}:={ros_argument_value(value)}"]
         node = procs.start("hand_mesh_node", "fast_hamer_ros.hand_mesh_node", node_args)
         procs.start("hands_recorder", "fast_hamer_ros.recorder", ["-p", f"output_dir:={output}"])
         source_params = {
@@ -208,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
             "resize_width": int(args.resize_width),
             "focal_length_px": float(args.focal_length_px),
         }
-        source_args = [a for k, v in source_params.items() for a in ("-p", f"{k}:={_ros_value(v)}")]
+        source_args = [a for k, v in source_params.items() for a in ("-p", f"{k}:={ros_argument_value(v)}")]
         source = procs.start("image_source", "fast_hamer_ros.image_source", source_args)
 
         while source.poll() is None:

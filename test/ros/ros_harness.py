@@ -37,6 +37,7 @@ from fast_hamer_core.skeleton import SIDES
 from fast_hamer_ros.environment import ros_environment
 from fast_hamer_ros.hand_mesh_node import OVERLAY_QOS
 from fast_hamer_ros.image_conversion import rgb_to_image
+from fast_hamer_ros.run import ros_argument_value
 from fast_hamer_ros.tf_publisher import TF_QOS
 
 PARAMS_FILE = REPO_ROOT / "config" / "hands.yaml"
@@ -126,10 +127,9 @@ class NodeProcess:
         return self.proc.returncode
 
 
-@contextmanager
-def hand_mesh_node(tmp_path: Path, params: dict[str, object] | None = None) -> Iterator[NodeProcess]:
-    """``hand_mesh_node`` in a child process with ``config/hands.yaml`` and ``params`` overrides, in the
-    domain of the current environment (set by the ``ros_domain`` fixture)."""
+def hand_mesh_node_command(params: dict[str, object] | None = None) -> list[str]:
+    """The command line running ``hand_mesh_node`` with ``config/hands.yaml`` and ``-p name:=value``
+    overrides from ``params`` (written by :func:`fast_hamer_ros.run.ros_argument_value`)."""
     args = [
         sys.executable,
         "-m",
@@ -139,8 +139,15 @@ def hand_mesh_node(tmp_path: Path, params: dict[str, object] | None = None) -> I
         str(PARAMS_FILE),
     ]
     for name, value in (params or {}).items():
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        args += ["-p", f"{name}:={text}"]
+        args += ["-p", f"{name}:={ros_argument_value(value)}"]
+    return args
+
+
+@contextmanager
+def hand_mesh_node(tmp_path: Path, params: dict[str, object] | None = None) -> Iterator[NodeProcess]:
+    """``hand_mesh_node`` in a child process with ``config/hands.yaml`` and ``params`` overrides, in the
+    domain of the current environment (set by the ``ros_domain`` fixture)."""
+    args = hand_mesh_node_command(params)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
     env["PYTHONUNBUFFERED"] = "1"

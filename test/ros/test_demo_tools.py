@@ -11,11 +11,13 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import yaml
 from ros_harness import HANDS_DIR, REPO_ROOT, unique_domain_id
 
 from fast_hamer_core.detection.assets import ensure_detector_model
 from fast_hamer_ros.image_source import FrameReader, camera_info_for
 from fast_hamer_ros.recorder import PublishedSummary
+from fast_hamer_ros.run import ros_argument_value
 
 PHOTOS = sorted(p for p in HANDS_DIR.iterdir() if p.suffix == ".jpg")
 
@@ -127,3 +129,23 @@ def test_pip_only_runner_records_overlay_video_and_summary(tmp_path):
 
     missing = _run(["--input", str(tmp_path / "nope.mp4"), "--out", str(out)], env)  # the Makefile's form
     assert missing.returncode == 1 and "input not found" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("", "''"),
+        ("true", "'true'"),
+        ("1.0", "'1.0'"),
+        ("a: b", "'a: b'"),
+        ("it's", "it's"),
+        ("mobilenetv3_large", "mobilenetv3_large"),
+        (True, "true"),
+        (0.5, "0.5"),
+        (3, "3"),
+    ],
+)
+def test_parameter_override_text_is_read_back_as_the_same_value(value, text):
+    """rcl reads ``-p name:=TEXT`` as YAML; the text must give back the value, with its type."""
+    assert ros_argument_value(value) == text
+    assert yaml.safe_load(text) == value and type(yaml.safe_load(text)) is type(value)

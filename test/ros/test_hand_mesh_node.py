@@ -7,18 +7,18 @@ carrying the stamp of the frame it sent, so the tests do not depend on each othe
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
+from fixtures.data import HAND_PHOTOS
 from ros_harness import (
-    PARAMS_FILE,
     REPO_ROOT,
     Rig,
     RosPeer,
     camera_info,
     hand_mesh_node,
+    hand_mesh_node_command,
     image_message,
     load_photo,
     set_ros_environment,
@@ -32,13 +32,6 @@ from fast_hamer_core.detection.assets import ensure_detector_model
 from fast_hamer_core.skeleton import JOINT_NAMES, SIDES
 from fast_hamer_ros.image_conversion import image_to_rgb, metres_to_depth_image
 
-PHOTOS = (
-    "hamer_test1.jpg",
-    "hamer_test3.jpg",
-    "hamer_test5.jpg",
-    "fasthamer_sample2.jpg",
-    "fasthamer_sample6.jpg",
-)
 FRAME = "camera_color_optical_frame"
 
 
@@ -64,7 +57,7 @@ def rig(tmp_path_factory):
 
 def test_real_photos_give_joints_tf_markers_and_overlay_with_the_input_stamp(rig):
     hands_total = 0
-    for i, name in enumerate(PHOTOS):
+    for i, name in enumerate(HAND_PHOTOS):
         rgb = load_photo(name)
         h, w = rgb.shape[:2]
         info = camera_info(w, h, FRAME)
@@ -121,7 +114,7 @@ def test_real_photos_give_joints_tf_markers_and_overlay_with_the_input_stamp(rig
         and diag["detector"] == "MediaPipeHandDetector"
     )
     assert diag["model"] == "none" and diag["tf_backend"] in ("tf2_msgs", "tf2_ros")
-    assert int(diag["frames_processed"]) >= len(PHOTOS)
+    assert int(diag["frames_processed"]) >= len(HAND_PHOTOS)
     assert float(diag["latency_p50_ms"]) > 0.0
 
 
@@ -262,14 +255,7 @@ def test_malformed_messages_and_bad_parameters_are_rejected_and_the_node_keeps_w
     ],
 )
 def test_a_bad_parameter_at_start_stops_the_node_with_one_clear_line(ros_domain, override, message):
-    cmd = [
-        sys.executable,
-        "-m",
-        "fast_hamer_ros.hand_mesh_node",
-        "--ros-args",
-        "--params-file",
-        str(PARAMS_FILE),
-    ]
+    cmd = hand_mesh_node_command()
     proc = subprocess.run([*cmd, "-p", override], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("hand_mesh_node: error: ")
