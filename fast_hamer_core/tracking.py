@@ -41,6 +41,7 @@ detector is the model, so a propagated frame repeats the previous hand.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -65,7 +66,7 @@ def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
 SPEED_MODES: tuple[str, ...] = ("elementwise", "mean_norm")
 
 
-class _OneEuroBase:
+class _OneEuroBase(ABC):
     """The parameters every One-Euro filter takes (checked), and ``reset()`` (subclasses) at construction."""
 
     def __init__(
@@ -80,9 +81,9 @@ class _OneEuroBase:
         self.min_cutoff, self.beta, self.d_cutoff, self.speed = min_cutoff, beta, d_cutoff, speed
         self.reset()
 
+    @abstractmethod
     def reset(self) -> None:
         """Forget the past (subclasses)."""
-        raise NotImplementedError
 
 
 class OneEuroFilter(_OneEuroBase):

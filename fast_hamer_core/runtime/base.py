@@ -16,6 +16,7 @@ Every runner (:class:`RuntimeHandModel` subclasses) has the HandMeshModel interf
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +62,7 @@ def decode_outputs(
     return decode_head_outputs(params, pred_cam, mano, config, features=features)
 
 
-class RuntimeHandModel:
+class RuntimeHandModel(ABC):
     """Base of the runners: ``__call__(crops)`` = :meth:`run_network` (subclass) + :func:`decode_outputs`.
 
     Attributes:
@@ -115,9 +116,9 @@ class RuntimeHandModel:
             raise ValueError(f"{source}: outputs {missing} missing (found {list(names)})")
         self._outputs = tuple(n for n in (*NETWORK_OUTPUTS, FEATURES_OUTPUT) if n in names)
 
+    @abstractmethod
     def run_network(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, 3, crop, crop) float crops -> {output name: tensor on :attr:`device`} (subclasses)."""
-        raise NotImplementedError
 
     def check_input(self, crops: torch.Tensor) -> None:
         """ValueError unless ``crops`` is (B, 3, crop, crop) with B >= 1."""
