@@ -76,6 +76,17 @@ class PinholeCamera:
         """A camera with one focal length and the principal point at the image centre (HaMeR's case)."""
         return cls(float(focal_px), float(focal_px), width / 2.0, height / 2.0, int(width), int(height))
 
+    @classmethod
+    def assumed(cls, width: int, height: int, focal_px: float = 0.0) -> PinholeCamera:
+        """A camera for images whose intrinsics are unknown: ``focal_px`` (0: the larger image side, a
+        53 degree field of view across it) with the principal point at the image centre."""
+        return cls.from_focal(float(focal_px) or float(max(width, height)), width, height)
+
+    def scaled_to(self, width: int, height: int) -> PinholeCamera:
+        """The same camera for its image resized (or binned) to ``width`` x ``height`` pixels."""
+        sx, sy = width / self.width, height / self.height
+        return PinholeCamera(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, int(width), int(height))
+
     @property
     def k(self) -> np.ndarray:
         """The 3x3 intrinsic matrix."""

@@ -286,19 +286,16 @@ class HandMeshNode(Node):
         k = np.asarray(info.k, dtype=np.float64) if info is not None else np.zeros(9)
         if info is not None and k[0] > 0 and k[4] > 0:
             cam = PinholeCamera.from_k(k, info.width or width, info.height or height)
-            if (cam.width, cam.height) != (width, height):  # binned/resized stream: scale K
-                sx, sy = width / cam.width, height / cam.height
-                cam = PinholeCamera(cam.fx * sx, cam.fy * sy, cam.cx * sx, cam.cy * sy, width, height)
-            return cam
-        focal = self._params["focal_length_px"] or float(max(width, height))
+            return cam.scaled_to(width, height)  # a binned / resized stream keeps its camera
+        cam = PinholeCamera.assumed(width, height, self._params["focal_length_px"])
         if not self._warned_no_info:
             self._warned_no_info = True
             why = "no CameraInfo received" if info is None else "CameraInfo has no valid K"
             self.get_logger().warning(
-                f"{why} on {self.resolve_topic_name('camera_info')}: using focal_length_px={focal:.1f} "
+                f"{why} on {self.resolve_topic_name('camera_info')}: using focal_length_px={cam.fx:.1f} "
                 "with the principal point at the image centre; metric depth will be approximate"
             )
-        return PinholeCamera.from_focal(focal, width, height)
+        return cam
 
     def _depth_for(self, header) -> np.ndarray | None:
         pending = self._depth_slot.take(timeout_s=0.0)

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_ros.node_main import run_node
 
 #: Image file suffixes read from a folder.
@@ -127,8 +128,8 @@ def camera_info_for(width: int, height: int, focal_length_px: float, header):
     ``focal_length_px`` 0 = the larger image side."""
     from sensor_msgs.msg import CameraInfo
 
-    f = float(focal_length_px) or float(max(width, height))
-    cx, cy = width / 2.0, height / 2.0
+    cam = PinholeCamera.assumed(width, height, focal_length_px)
+    f, cx, cy = cam.fx, cam.cx, cam.cy
     info = CameraInfo()
     info.header = header
     info.width, info.height = int(width), int(height)

@@ -12,9 +12,6 @@ import numpy as np
 
 log = logging.getLogger("fast_hamer.infer")
 
-#: HaMeR's default camera when no intrinsics are known: focal 5000 px at 256 px, scaled to the image.
-HAMER_FOCAL_PER_PX = 5000.0 / 256.0
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -67,7 +64,7 @@ def parse_box(text: str):
 
 
 def camera_for(args: argparse.Namespace, width: int, height: int):
-    """Intrinsics from the flags, else HaMeR's default camera for this image size."""
+    """Intrinsics from the flags, else the camera the node assumes without CameraInfo."""
     from fast_hamer_core.geometry import PinholeCamera
 
     if args.intrinsics:
@@ -75,8 +72,7 @@ def camera_for(args: argparse.Namespace, width: int, height: int):
         if len(values) != 4:
             raise ValueError("--intrinsics takes FX,FY,CX,CY")
         return PinholeCamera(*values, width=width, height=height)
-    focal = args.focal if args.focal else HAMER_FOCAL_PER_PX * max(width, height)
-    return PinholeCamera.from_focal(focal, width, height)
+    return PinholeCamera.assumed(width, height, args.focal or 0.0)
 
 
 def run(args: argparse.Namespace) -> int:

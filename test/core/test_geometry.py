@@ -263,3 +263,15 @@ def test_closed_form_then_refined_translation():
     assert rms["t"] <= rms["opt"] * 1.01  # within 1 % of the optimum
     np.testing.assert_allclose(t, t_opt, atol=2e-3)
     assert abs(t[2] - t0[2]) / t0[2] < 0.05  # the closed form is close: same depth within 5 %
+
+
+def test_assumed_camera_and_scaling():
+    cam = PinholeCamera.assumed(640, 480)
+    assert (cam.fx, cam.fy, cam.cx, cam.cy) == (640.0, 640.0, 320.0, 240.0)
+    assert PinholeCamera.assumed(640, 480, 500.0).fx == 500.0
+    # A camera scaled to a half-size image projects a point to half the pixel coordinates.
+    full = PinholeCamera(700.0, 650.0, 330.0, 250.0, 640, 480)
+    half = full.scaled_to(320, 240)
+    point = np.array([0.05, -0.02, 0.6])
+    np.testing.assert_allclose(half.project(point), full.project(point) / 2.0)
+    assert (half.width, half.height) == (320, 240)
