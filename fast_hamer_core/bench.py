@@ -266,21 +266,20 @@ def load_bench_image(path: str | os.PathLike, size: tuple[int, int] = PIPELINE_S
     """RGB uint8 (H, W, 3) of ``size`` = (W, H): the photo centre-cropped to that aspect, then resized."""
     import cv2
 
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    h, w = bgr.shape[:2]
+    from fast_hamer_core.preprocess import read_rgb
+
+    rgb = read_rgb(path)
+    h, w = rgb.shape[:2]
     out_w, out_h = size
     if w * out_h > h * out_w:  # too wide: cut columns
         cw = round(h * out_w / out_h)
         x0 = (w - cw) // 2
-        bgr = bgr[:, x0 : x0 + cw]
+        rgb = rgb[:, x0 : x0 + cw]
     else:  # too tall: cut rows
         ch = round(w * out_h / out_w)
         y0 = (h - ch) // 2
-        bgr = bgr[y0 : y0 + ch]
-    bgr = cv2.resize(bgr, (out_w, out_h), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        rgb = rgb[y0 : y0 + ch]
+    return np.ascontiguousarray(cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA))
 
 
 def stand_in_mano_arrays(seed: int = 0) -> dict[str, np.ndarray]:

@@ -33,6 +33,14 @@ RESCALE_FACTOR = 2.0
 BBOX_ASPECT = (192, 256)  # width : height of the ViT's input, HaMeR's BBOX_SHAPE
 
 
+def read_rgb(path) -> np.ndarray:
+    """An image file -> RGB uint8 (H, W, 3); FileNotFoundError naming the file when OpenCV cannot read it."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def box_from_keypoints(
     keypoints_2d: np.ndarray, confidence: np.ndarray | None = None, threshold: float = 0.5
 ) -> np.ndarray:

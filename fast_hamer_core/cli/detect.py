@@ -72,12 +72,11 @@ def build_detector(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import cv2
 
+    from fast_hamer_core.preprocess import read_rgb
+
     if args.detector == "yolo" and not args.detector_model:
         raise ValueError("--detector yolo needs --detector-model PATH to the YOLO .pt weights")
-    bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read image {args.image}")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = read_rgb(args.image)
     height, width = rgb.shape[:2]
     with build_detector(args) as detector:
         start = time.perf_counter()

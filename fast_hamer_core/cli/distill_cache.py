@@ -38,7 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from fast_hamer_core.distill.cache import build_teacher_cache
     from fast_hamer_core.distill.config import load_config
@@ -46,12 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from fast_hamer_core.mano import MANO21
     from fast_hamer_core.models.checkpoint import load_model
     from fast_hamer_core.models.registry import get_config
+    from fast_hamer_core.pipeline import resolve_device
 
     config = load_config(args.config, args.overrides)
     out = args.out or config.distill.cache_dir
     if not out:
         raise ValueError("no cache directory: pass --out or set distill.cache_dir in the config")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     sources = config.data.sources()
     ckpt = resolve_teacher_checkpoint(config)
     teacher = load_model(ckpt, device=device, model_name=config.teacher.model)

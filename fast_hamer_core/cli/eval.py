@@ -49,15 +49,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from fast_hamer_core.evaluation.benchmark import benchmark
     from fast_hamer_core.evaluation.datasets import open_eval_set
     from fast_hamer_core.evaluation.protocol import evaluate
     from fast_hamer_core.mano import resolve_mano_path
     from fast_hamer_core.models.checkpoint import load_model
+    from fast_hamer_core.pipeline import resolve_device
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     dataset = open_eval_set(args.dataset, args.root)  # a missing dataset fails before the model loads
     from fast_hamer_core.assets import resolve_checkpoint
 

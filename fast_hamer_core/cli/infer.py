@@ -79,11 +79,9 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from fast_hamer_core.pipeline import HandReconstructor
+    from fast_hamer_core.preprocess import read_rgb
 
-    bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read image {args.image}")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = read_rgb(args.image)
     height, width = rgb.shape[:2]
     camera = camera_for(args, width, height)
     detections = [parse_box(b) for b in args.boxes] if args.boxes else None

@@ -32,10 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fast_hamer_core.distill.data import load_pickle
+from fast_hamer_core.preprocess import read_rgb
 
 DATASETS: tuple[str, ...] = ("freihand", "ho3d")
 
@@ -78,13 +78,6 @@ def _read_json(path: Path) -> list:
         return json.load(f)
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
 class FreiHANDEval(Sequence):
     """The FreiHAND v2 evaluation set (3960 right hands); ground truth in the camera frame, OpenPose order."""
 
@@ -114,7 +107,7 @@ class FreiHANDEval(Sequence):
         uvw = self.xyz[i] @ self.k[i].T
         uv = uvw[:, :2] / uvw[:, 2:]
         box = np.concatenate([uv.min(0), uv.max(0)])
-        return EvalSample(f"{i:08d}", _read_rgb(path), box, True, self.k[i], self.xyz[i], self.verts[i])
+        return EvalSample(f"{i:08d}", read_rgb(path), box, True, self.k[i], self.xyz[i], self.verts[i])
 
 
 class HO3DEval(Sequence):
@@ -159,7 +152,7 @@ class HO3DEval(Sequence):
         gt_v = None if self.verts is None else self.verts[i]
         return EvalSample(
             self.ids[i],
-            _read_rgb(base / "rgb" / f"{fid}.png"),
+            read_rgb(base / "rgb" / f"{fid}.png"),
             box,
             True,
             np.asarray(meta["camMat"], dtype=np.float64),

@@ -19,7 +19,7 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 CROP_FOCAL_LENGTH_PX: float = 5000.0
 
 BACKBONE_KINDS: tuple[str, ...] = ("vit", "timm")
-JOINT_REPS: dict[str, int] = {"6d": 6}  # HaMeR raises NotImplementedError for "aa"; so do we.
+JOINT_REPS: dict[str, int] = {"6d": 6}  # HaMeR has no "aa" head either; ModelConfig rejects it (ValueError).
 
 
 @dataclass(frozen=True)
