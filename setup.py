@@ -18,6 +18,7 @@ CORE = [
     "smplx==0.1.28",
     "numpy==2.4.6",
     "mediapipe==1.2.3",  # brings opencv-contrib-python; no second OpenCV wheel
+    "ai-edge-litert==2.3.0",  # runs the palm / landmark TFLite models directly (stream tracking, crops)
     "protobuf==7.36.0",
     "scipy>=1.13",
     "transforms3d>=0.4.2",
