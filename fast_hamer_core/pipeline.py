@@ -5,6 +5,15 @@ Two modes, decided once at construction:
   un-mirroring of left hands -> full-image camera translation from the real intrinsics.
 - ``"landmarks"``: no mesh checkpoint (or no MANO): the detector's 21 keypoints lifted to 3D by PnP.
 
+Two ways to find the hands, also decided at construction (``stream``):
+- photos (``stream=False``): every image is searched in full, with a mirror pass for flip-consistent
+  sides (:class:`~fast_hamer_core.detection.mediapipe_detector.MediaPipeHandDetector`);
+- streams (``stream=True``): the detector keeps per-stream state and follows tracked hands without a palm
+  search (:class:`~fast_hamer_core.detection.stream.StreamHandDetector`), and in mesh mode the tracker
+  carries a hand the detector loses by the network's own 2D joints (tracking by reconstruction).
+  :class:`~fast_hamer_core.stream.StreamPipeline` overlaps :meth:`HandReconstructor.detect` of the next
+  frame with :meth:`HandReconstructor.reconstruct` of this one.
+
 All 3D output is in metres in the camera optical frame (see :mod:`fast_hamer_core.types`).
 """
 
@@ -66,6 +75,9 @@ class HandReconstructor:
         self.refine_translation = refine_translation
         self.model_name = getattr(getattr(model, "config", None), "name", "none") if model else "none"
         self.detector_name = type(detector).__name__ if detector is not None else "none"
+        from fast_hamer_core.detection.stream import StreamCounts
+
+        self._frame_counts = StreamCounts()  # what a per-image detector ran (the stream one counts itself)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -84,6 +96,9 @@ class HandReconstructor:
         runtime: str = "torch",
         runtime_model: str | None = None,
         require_mesh: bool = False,
+        stream: bool = False,
+        search_every: int = 10,
+        max_unconfirmed_frames: int = 5,
     ) -> HandReconstructor:
         """Build detector, model and tracker from file names. ``checkpoint=None`` -> landmarks-only mode.
 
@@ -93,6 +108,10 @@ class HandReconstructor:
 
         ``runtime``: ``"torch"`` runs ``checkpoint``; ``"onnxruntime"`` / ``"tensorrt"`` run ``runtime_model``
         (the ``.onnx`` / engine file from ``fast-hamer export``) through :mod:`fast_hamer_core.runtime`.
+
+        ``stream``: a live stream (see the module docstring): the stream detector with a palm search every
+        ``search_every`` frames while hands are tracked, and in mesh mode tracking by reconstruction for at
+        most ``max_unconfirmed_frames`` frames without a detection.
         """
         from fast_hamer_core.detection import create_detector
         from fast_hamer_core.tracking import HandTracker
@@ -121,15 +140,23 @@ class HandReconstructor:
                 model = load_model(path, mano_path=resolve_mano_path(mano), device=device)
         else:
             log.info("no mesh checkpoint configured: landmarks-only mode (21 joints by PnP, no mesh)")
-        detector = create_detector(
-            "mediapipe",
-            model_path=detector_model,
-            handedness=handedness,
-            mirrored_input=mirrored_input,
-            max_hands=max_hands,
-            min_detection_confidence=min_detection_confidence,
-        )
-        tracker = HandTracker(**(tracking or {}))
+        detector_options = {
+            "model_path": detector_model,
+            "handedness": handedness,
+            "mirrored_input": mirrored_input,
+            "max_hands": max_hands,
+            "min_detection_confidence": min_detection_confidence,
+        }
+        if stream:
+            from fast_hamer_core.detection.stream import StreamHandDetector
+
+            detector = StreamHandDetector(search_every=search_every, **detector_options)
+        else:
+            detector = create_detector("mediapipe", **detector_options)
+        tracking = dict(tracking or {})
+        if stream and model is not None:
+            tracking.setdefault("max_unconfirmed_frames", max_unconfirmed_frames)
+        tracker = HandTracker(**tracking)
         return cls(detector=detector, model=model, device=device, tracker=tracker, fp16=fp16)
 
     # ------------------------------------------------------------------ accessors
@@ -143,7 +170,48 @@ class HandReconstructor:
         """(1538, 3) MANO triangles of a RIGHT hand; use :func:`faces_for_side` for a left one."""
         return self.model.mano.faces if self.model is not None else None
 
+    @property
+    def stream(self) -> bool:
+        """Whether the detector keeps per-stream state (stream mode)."""
+        return hasattr(self.detector, "counts")
+
+    def detection_counts(self) -> dict[str, float]:
+        """Palm searches, landmark passes and mirror passes per frame since the last reset (the per-image
+        detector searches every frame, and mirrors every frame in flip-consistent mode)."""
+        counts = getattr(self.detector, "counts", None) or self._frame_counts
+        return {"frames": counts.frames, **counts.per_frame()}
+
+    def reset_detection_counts(self) -> None:
+        if hasattr(self.detector, "reset_counts"):
+            self.detector.reset_counts()
+        from fast_hamer_core.detection.stream import StreamCounts
+
+        self._frame_counts = StreamCounts()
+
     # ------------------------------------------------------------------ per frame
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> list[Detection]:
+        """Stage 1: the hands in one RGB uint8 image (the detector's state advances by one frame).
+
+        With a per-image detector and a tracker, ``tracking.detect_every`` may skip the detector and
+        propagate the tracks' boxes instead (see :meth:`HandTracker.detections_for_frame`).
+        """
+        if self.detector is None:
+            raise RuntimeError("no detector configured and no detections given")
+        if self.stream:
+            return list(self.detector.detect(image_rgb, stamp_s))
+
+        def search() -> list[Detection]:
+            c = self._frame_counts
+            c.palm_searches += 1
+            c.landmark_passes += 1
+            c.mirror_passes += int(getattr(self.detector, "handedness", "raw") == "flip_consistent")
+            return self.detector.detect(image_rgb)
+
+        self._frame_counts.frames += 1
+        if self.tracker is not None and stamp_s is not None:
+            return list(self.tracker.detections_for_frame(search))
+        return list(search())
+
     def reconstruct(
         self,
         image_rgb: np.ndarray,
@@ -157,12 +225,7 @@ class HandReconstructor:
         ``stamp_s`` (seconds) drives tracking and smoothing; ``None`` treats every call as a new image.
         """
         if detections is None:
-            if self.detector is None:
-                raise RuntimeError("no detector configured and no detections given")
-            if self.tracker is not None and stamp_s is not None:
-                detections = self.tracker.detections_for_frame(lambda: self.detector.detect(image_rgb))
-            else:
-                detections = self.detector.detect(image_rgb)
+            detections = self.detect(image_rgb, stamp_s)
         detections = list(detections)
         track_ids: list[int | None] = [None] * len(detections)
         if self.tracker is not None and stamp_s is not None:
@@ -175,8 +238,11 @@ class HandReconstructor:
             results = [lift_detection(det, camera) for det in detections]
         else:
             results = self._reconstruct_mesh(image_rgb, camera, detections)
+        carried = self.tracker.carried_ids if self.tracker is not None else set()
         for result, track_id in zip(results, track_ids, strict=True):
             result.track_id = track_id
+            if track_id in carried:
+                result.extras["carried"] = True  # no detection this frame: the mesh's own joints
         if self.tracker is not None and stamp_s is not None:
             results = self.tracker.smooth(results, stamp_s)
         return results

@@ -37,6 +37,13 @@ Detecting every k frames (``detect_every=k``): :meth:`HandTracker.detections_for
 on every k-th frame (and whenever no track is alive) and otherwise returns :func:`propagate_boxes` of
 the tracks' last results: boxes from the previous frame's 2D joints. In landmarks-only mode the
 detector is the model, so a propagated frame repeats the previous hand.
+
+Tracking by reconstruction (``max_unconfirmed_frames=N > 0``, mesh mode in streams): a track that no
+detection confirms this frame, but whose last result came from the mesh network, is carried: the mesh's
+own 2D joints (:func:`propagate_boxes`) give its box, and the network reconstructs it again, so a hand
+that closes around an object keeps its track while the detector loses it. A track carried for ``N``
+frames in a row without a detection ends. Landmarks results are never carried (the detector is the
+model there). :attr:`HandTracker.carried_ids` names the tracks carried in the last frame.
 """
 
 from __future__ import annotations
@@ -242,6 +249,7 @@ class Track:
     keypoints_2d: np.ndarray | None  #: (21, 2) last observed keypoints, pixels
     velocity_px: np.ndarray  #: (2,) box-centre velocity, pixels per frame
     missed: int = 0  #: frames since last matched
+    unconfirmed: int = 0  #: consecutive frames carried by reconstruction without a detection
     disagree: int = 0  #: consecutive matched frames whose detected side differs from ``side``
     hits: int = 1
     last_result: HandResult | None = None
@@ -273,6 +281,8 @@ class HandTracker:
         side_hysteresis: consecutive disagreeing frames needed to flip a track's side; 0 locks it.
         one_euro: smoothing parameters (:class:`OneEuroConfig` or a dict of its fields); ``None``: off.
         detect_every: run the detector every k frames, propagating boxes in between (k=1: every frame).
+        max_unconfirmed_frames: carry a mesh track without detection for at most this many frames
+            (tracking by reconstruction, see the module docstring); 0: never carry.
     """
 
     def __init__(
@@ -285,6 +295,7 @@ class HandTracker:
         side_hysteresis: int = 3,
         one_euro: OneEuroConfig | dict | None = None,
         detect_every: int = 1,
+        max_unconfirmed_frames: int = 0,
     ) -> None:
         if ttl_frames < 0:
             raise ValueError(f"ttl_frames must be >= 0, got {ttl_frames}")
@@ -296,6 +307,8 @@ class HandTracker:
             raise ValueError(f"side_hysteresis must be >= 0 (0 locks the side), got {side_hysteresis}")
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        if max_unconfirmed_frames < 0:
+            raise ValueError(f"max_unconfirmed_frames must be >= 0, got {max_unconfirmed_frames}")
         if isinstance(one_euro, dict):
             one_euro = OneEuroConfig(**one_euro)
         self.ttl_frames = int(ttl_frames)
@@ -306,6 +319,7 @@ class HandTracker:
         self.side_hysteresis = int(side_hysteresis)
         self.one_euro = one_euro
         self.detect_every = int(detect_every)
+        self.max_unconfirmed_frames = int(max_unconfirmed_frames)
         self.reset()
 
     def reset(self) -> None:
@@ -313,6 +327,7 @@ class HandTracker:
         self._tracks: dict[int, Track] = {}
         self._next_id = 0
         self._frame = 0
+        self.carried_ids: set[int] = set()
 
     @property
     def tracks(self) -> list[Track]:
@@ -359,6 +374,7 @@ class HandTracker:
         kp = det.keypoints_2d
         track.keypoints_2d = None if kp is None else np.array(kp, dtype=np.float64)
         track.missed = 0
+        track.unconfirmed = 0
         track.hits += 1
         if det.side == track.side or self.side_hysteresis == 0:
             track.disagree = 0
@@ -374,8 +390,9 @@ class HandTracker:
 
         Returns ``(detections, track_ids)`` in the input order: copies of the detections with the
         track's stabilised side (``side_score`` becomes the detector's probability of that side), and
-        each one's track id. Ages and drops unmatched tracks. ``stamp_s`` is accepted for symmetry with
-        :meth:`smooth`; association counts frames, not seconds.
+        each one's track id; then, with ``max_unconfirmed_frames``, the carried tracks' boxes (see the
+        module docstring; their ids are in :attr:`carried_ids`). Ages and drops unmatched tracks.
+        ``stamp_s`` is accepted for symmetry with :meth:`smooth`; association counts frames, not seconds.
         """
         del stamp_s
         tracks = list(self._tracks.values())
@@ -400,13 +417,34 @@ class HandTracker:
             out_dets.append(replace(det, side=track.side, side_score=float(side_score)))
             out_ids.append(track.track_id)
 
+        self.carried_ids = set()
         for track in tracks:
-            if track.track_id not in matched_ids:
-                track.missed += 1
-                if track.missed > self.ttl_frames:
-                    del self._tracks[track.track_id]
+            if track.track_id in matched_ids:
+                continue
+            if self._carries(track):
+                track.unconfirmed += 1
+                carried = propagate_boxes([track.last_result])[0]
+                out_dets.append(replace(carried, side=track.side))
+                out_ids.append(track.track_id)
+                self.carried_ids.add(track.track_id)
+                continue
+            track.missed += 1
+            ended = self.max_unconfirmed_frames > 0 and track.unconfirmed >= self.max_unconfirmed_frames
+            if ended or track.missed > self.ttl_frames:
+                del self._tracks[track.track_id]
         self._frame += 1
         return out_dets, out_ids
+
+    def _carries(self, track: Track) -> bool:
+        """Whether an unmatched track is carried by reconstruction this frame."""
+        last = track.last_result
+        return (
+            self.max_unconfirmed_frames > 0
+            and track.missed == 0
+            and track.unconfirmed < self.max_unconfirmed_frames
+            and last is not None
+            and last.mode == "mesh"
+        )
 
     def stabilise_sides(self, detections: Sequence[Detection], stamp_s: float) -> list[Detection]:
         """:meth:`assign` without the ids: the detections with their tracks' stabilised sides."""

@@ -12,52 +12,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 
-T = TypeVar("T")
+from fast_hamer_core.stream import LatestSlot
 
-
-class LatestSlot(Generic[T]):
-    """Holds at most one pending item. :meth:`put` replaces (and counts as dropped) an item the
-    consumer has not taken yet; :meth:`take` waits for an item and removes it."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: T | None = None
-        self._closed = False
-        self.dropped = 0  #: items replaced before they were taken
-        self.received = 0  #: items put
-
-    def put(self, item: T) -> bool:
-        """Store ``item``; returns True when it replaced an untaken item (a dropped frame)."""
-        with self._cond:
-            replaced = self._item is not None
-            if replaced:
-                self.dropped += 1
-            self._item = item
-            self.received += 1
-            self._cond.notify()
-            return replaced
-
-    def take(self, timeout_s: float | None = None) -> T | None:
-        """The pending item (removed from the slot), or None after ``timeout_s`` or when closed."""
-        with self._cond:
-            if self._item is None and not self._closed:
-                self._cond.wait(timeout_s)
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        """Wake a waiting :meth:`take` for shutdown; later takes return what is pending or None."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+__all__ = ["LatestSlot", "PipelineStats", "ReasonThrottle", "SequenceGaps", "StatsSnapshot"]
 
 
 @dataclass

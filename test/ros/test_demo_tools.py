@@ -15,7 +15,8 @@ import yaml
 from ros_harness import HANDS_DIR, REPO_ROOT, unique_domain_id
 
 from fast_hamer_core.detection.assets import ensure_detector_model
-from fast_hamer_ros.image_source import FrameReader, camera_info_for
+from fast_hamer_core.frames import FrameReader
+from fast_hamer_ros.image_source import camera_info_for
 from fast_hamer_ros.recorder import PublishedSummary
 from fast_hamer_ros.run import ros_argument_value
 
