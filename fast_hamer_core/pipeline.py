@@ -78,6 +78,8 @@ class HandReconstructor:
         from fast_hamer_core.detection.stream import StreamCounts
 
         self._frame_counts = StreamCounts()  # what a per-image detector ran (the stream one counts itself)
+        self._stage1_size: tuple[int, int] | None = None  # image size seen by detect() (stream state)
+        self._stage2_size: tuple[int, int] | None = None  # ... and by the tracker in reconstruct()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -175,10 +177,16 @@ class HandReconstructor:
         """Whether the detector keeps per-stream state (stream mode)."""
         return hasattr(self.detector, "counts")
 
+    def detection_counts_raw(self):
+        """A copy of the :class:`~fast_hamer_core.detection.stream.StreamCounts` since the last reset (the
+        per-image detector searches every frame, and mirrors every frame in flip-consistent mode)."""
+        from dataclasses import replace
+
+        return replace(getattr(self.detector, "counts", None) or self._frame_counts)
+
     def detection_counts(self) -> dict[str, float]:
-        """Palm searches, landmark passes and mirror passes per frame since the last reset (the per-image
-        detector searches every frame, and mirrors every frame in flip-consistent mode)."""
-        counts = getattr(self.detector, "counts", None) or self._frame_counts
+        """Palm searches, landmark passes and mirror passes per frame since the last reset."""
+        counts = self.detection_counts_raw()
         return {"frames": counts.frames, **counts.per_frame()}
 
     def reset_detection_counts(self) -> None:
@@ -198,6 +206,10 @@ class HandReconstructor:
         if self.detector is None:
             raise RuntimeError("no detector configured and no detections given")
         if self.stream:
+            size = image_rgb.shape[:2]
+            if self._stage1_size not in (None, size) and hasattr(self.detector, "reset"):
+                self.detector.reset()  # another image size: another stream
+            self._stage1_size = size
             return list(self.detector.detect(image_rgb, stamp_s))
 
         def search() -> list[Detection]:
@@ -229,7 +241,11 @@ class HandReconstructor:
         detections = list(detections)
         track_ids: list[int | None] = [None] * len(detections)
         if self.tracker is not None and stamp_s is not None:
-            detections, track_ids = self.tracker.assign(detections, stamp_s)
+            height, width = image_rgb.shape[:2]
+            if self._stage2_size not in (None, (width, height)):
+                self.tracker.reset()  # another image size: another stream
+            self._stage2_size = (width, height)
+            detections, track_ids = self.tracker.assign(detections, stamp_s, image_size=(width, height))
         if not detections:
             results: list[HandResult] = []
         elif self.model is None:
@@ -332,6 +348,16 @@ class HandReconstructor:
                 )
             )
         return results
+
+    def fuse_depth(
+        self, results: list[HandResult], depth_m: np.ndarray, camera: PinholeCamera, **options
+    ) -> list[HandResult]:
+        """Each hand moved along its camera ray onto the median measured depth under it
+        (:func:`fast_hamer_core.depth.correct_depth`; ``options`` are its keyword arguments)."""
+        from fast_hamer_core.depth import correct_depth
+
+        options.setdefault("faces", self.faces)
+        return [correct_depth(r, depth_m, camera, **options) for r in results]
 
     def close(self) -> None:
         """Release the detector's native resources."""

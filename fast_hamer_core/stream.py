@@ -2,7 +2,8 @@
 
 Stage 1 (``detect``): prepare the frame (the caller's decoding and camera), then find the hands
 (:meth:`HandReconstructor.detect`). Stage 2 (``reconstruct``): tracking, the mesh network, MANO, results
-(:meth:`HandReconstructor.reconstruct` with the stage-1 detections), then the caller's ``on_output``
+(:meth:`HandReconstructor.reconstruct` with the stage-1 detections), depth fusion when the frame carries
+an aligned depth image (:meth:`HandReconstructor.fuse_depth`), then the caller's ``on_output``
 (publishing). With ``overlap`` the two stages run on two threads, so the detector works on frame t+1
 while the network finishes frame t (MediaPipe/LiteRT and ONNX Runtime / torch release the GIL): the
 throughput is set by the slower stage, not by their sum. Without it one thread runs both (a photo's path).
@@ -86,7 +87,9 @@ class PreparedFrame:
     image_rgb: np.ndarray
     camera: PinholeCamera
     stamp_s: float | None
-    context: Any = None  #: the caller's (e.g. the ROS header), passed through to the output
+    context: Any = None  #: the caller's (e.g. the ROS message), passed through to the output
+    depth_m: np.ndarray | None = None  #: (H, W) metres aligned to the image, for depth fusion; or None
+    depth_options: dict = field(default_factory=dict)  #: :func:`fast_hamer_core.depth.correct_depth` options
 
 
 @dataclass
@@ -233,6 +236,10 @@ class StreamPipeline:
             except Exception as exc:
                 self._on_error("reconstruct", exc)
                 return
+            if f.depth_m is not None and work.results:
+                work.results = self.reconstructor.fuse_depth(
+                    work.results, f.depth_m, f.camera, **f.depth_options
+                )
             work.times["reconstruct_end"] = time.perf_counter()
             try:
                 self._on_output(work)

@@ -61,6 +61,10 @@ from fast_hamer_core.types import Detection, HandResult
 
 _INFEASIBLE = 1e6
 _MAX_PREDICT_FRAMES = 3
+#: A carried hand keeps going only while at least this fraction of its box is inside the image ...
+CARRY_MIN_INSIDE = 0.5
+#: ... and while it overlaps no detected hand by more than this IoU.
+CARRY_MAX_IOU = 0.3
 
 
 # ---------------------------------------------------------------------------------------------- filters
@@ -385,8 +389,14 @@ class HandTracker:
             track.disagree = 0
             track.reset_filters()
 
-    def assign(self, detections: Sequence[Detection], stamp_s: float) -> tuple[list[Detection], list[int]]:
-        """Match this frame's detections to tracks.
+    def assign(
+        self,
+        detections: Sequence[Detection],
+        stamp_s: float,
+        image_size: tuple[int, int] | None = None,
+    ) -> tuple[list[Detection], list[int]]:
+        """Match this frame's detections to tracks. ``image_size = (width, height)`` clips carried boxes;
+        a carried hand mostly outside the image, or overlapping a detected hand, is not carried.
 
         Returns ``(detections, track_ids)`` in the input order: copies of the detections with the
         track's stabilised side (``side_score`` becomes the detector's probability of that side), and
@@ -418,12 +428,13 @@ class HandTracker:
             out_ids.append(track.track_id)
 
         self.carried_ids = set()
+        detected_boxes = [d.box for d in out_dets]
         for track in tracks:
             if track.track_id in matched_ids:
                 continue
-            if self._carries(track):
+            carried = self._carried(track, detected_boxes, image_size)
+            if carried is not None:
                 track.unconfirmed += 1
-                carried = propagate_boxes([track.last_result])[0]
                 out_dets.append(replace(carried, side=track.side))
                 out_ids.append(track.track_id)
                 self.carried_ids.add(track.track_id)
@@ -435,16 +446,28 @@ class HandTracker:
         self._frame += 1
         return out_dets, out_ids
 
-    def _carries(self, track: Track) -> bool:
-        """Whether an unmatched track is carried by reconstruction this frame."""
+    def _carried(
+        self, track: Track, detected_boxes: list[np.ndarray], image_size: tuple[int, int] | None
+    ) -> Detection | None:
+        """The box an unmatched track is carried with this frame (tracking by reconstruction), or None."""
         last = track.last_result
-        return (
+        if not (
             self.max_unconfirmed_frames > 0
             and track.missed == 0
             and track.unconfirmed < self.max_unconfirmed_frames
             and last is not None
             and last.mode == "mesh"
-        )
+        ):
+            return None
+        full = propagate_boxes([last])[0]
+        carried = propagate_boxes([last], image_size)[0] if image_size is not None else full
+        area = float(np.prod(np.clip(full.box[2:] - full.box[:2], 0.0, None)))
+        inside = float(np.prod(np.clip(carried.box[2:] - carried.box[:2], 0.0, None)))
+        if area <= 0.0 or inside < CARRY_MIN_INSIDE * area:
+            return None  # the hand left the image
+        if any(box_iou(carried.box, box) > CARRY_MAX_IOU for box in detected_boxes):
+            return None  # a detected hand is there: this track lost it to another one
+        return carried
 
     def stabilise_sides(self, detections: Sequence[Detection], stamp_s: float) -> list[Detection]:
         """:meth:`assign` without the ids: the detections with their tracks' stabilised sides."""

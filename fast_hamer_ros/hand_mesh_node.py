@@ -21,11 +21,13 @@ topic                      type                                           notes
 =========================  =============================================  =================================
 
 Every output is stamped with the input image's header (stamp and frame_id). Frames are handled
-newest-only: the subscription callback stores the message and a worker thread converts and infers
-on the newest one. ``/diagnostics`` counts frames overwritten before the worker took them
-(``frames_dropped``) and frames discarded before the node saw them, from gaps in the publisher's
-sequence numbers (``frames_lost_before_node``: the keep-last-1 reader queue, or the network). Malformed
-messages are logged with the reason and skipped; inference errors are logged; the node keeps running.
+newest-only through :class:`fast_hamer_core.stream.StreamPipeline`: the subscription callback hands the
+message in, stage 1 converts it and finds the hands, stage 2 reconstructs and publishes; in stream mode
+(``stream.enabled``) the two stages overlap on two threads, otherwise one thread runs both.
+``/diagnostics`` counts frames overwritten before the worker took them (``frames_dropped``) and frames
+discarded before the node saw them, from gaps in the publisher's sequence numbers
+(``frames_lost_before_node``: the keep-last-1 reader queue, or the network). Malformed messages are
+logged with the reason and skipped; inference errors are logged; the node keeps running.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from visualization_msgs.msg import MarkerArray
 
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.skeleton import SIDES
+from fast_hamer_core.stream import PreparedFrame, StreamOutput, StreamPipeline
 from fast_hamer_ros import image_conversion as conv
 from fast_hamer_ros import messages
 from fast_hamer_ros.node_main import run_node
@@ -68,6 +71,9 @@ from fast_hamer_ros.parameters import (
 )
 from fast_hamer_ros.tf_publisher import TfPublisher
 from fast_hamer_ros.worker import LatestSlot, PipelineStats, ReasonThrottle, SequenceGaps
+
+#: Keys of the per-frame detector rates in /diagnostics.
+DETECTION_RATES: tuple[str, ...] = ("palm_searches", "landmark_passes", "mirror_passes")
 
 #: QoS of hands/overlay.
 OVERLAY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -132,6 +138,9 @@ def build_reconstructor(params: dict[str, Any]):
         fp16=params["fp16"],
         runtime=params["runtime"],
         runtime_model=params["runtime_model"] or None,
+        stream=params["stream.enabled"],
+        search_every=params["stream.search_every_frames"],
+        max_unconfirmed_frames=params["stream.max_unconfirmed_frames"],
     )
     if not params["tracking.enabled"]:
         reconstructor.tracker = None
@@ -144,8 +153,7 @@ class HandMeshNode(Node):
 
     def __init__(self, reconstructor=None, **node_kwargs) -> None:
         # Set before anything can fail: rclpy destroys nodes at shutdown even half-constructed ones.
-        self._slot: LatestSlot[_Frame] = LatestSlot()
-        self._worker: threading.Thread | None = None
+        self._pipeline: StreamPipeline | None = None
         self._reconstructor = None
         super().__init__(NODE_NAME, **node_kwargs)
         self._params: dict[str, Any] = {}
@@ -167,6 +175,15 @@ class HandMeshNode(Node):
         self._stats = PipelineStats()
         self._gaps = SequenceGaps()
         self._throttle = ReasonThrottle(period_s=5.0)
+        self._counts_seen = self._reconstructor.detection_counts_raw()
+        self._pipeline = StreamPipeline(
+            self._reconstructor,
+            on_output=self._on_output,
+            prepare=self._prepare,
+            on_error=self._on_stream_error,
+            overlap=p["stream.enabled"] and p["stream.overlap"],
+            name="hand_mesh",
+        )
 
         qos = image_qos(p["image_qos"])
         if p["image_transport"] == "compressed":
@@ -189,8 +206,6 @@ class HandMeshNode(Node):
         self._tf = TfPublisher(self)
         self._diag_timer = self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
 
-        self._worker = threading.Thread(target=self._work, name="hand_mesh_worker", daemon=True)
-        self._worker.start()
         mode = self._reconstructor.mode
         mode_line = (
             "landmarks-only mode (no mesh checkpoint: 21 joints from the detector, no mesh, no MANO)"
@@ -198,9 +213,15 @@ class HandMeshNode(Node):
             else f"mesh mode (model {self._reconstructor.model_name})"
         )
         rec = self._reconstructor
+        detection = (
+            f"stream detection (palm search every {p['stream.search_every_frames']} frames while tracking"
+            + (", overlapping stages)" if self._pipeline.overlap else ")")
+            if rec.stream
+            else "photo detection (full search every frame)"
+        )
         self.get_logger().info(
-            f"{mode_line}; device {rec.device}; detector {rec.detector_name}; TF via {self._tf.backend}; "
-            f"listening on {self._image_sub.topic_name}"
+            f"{mode_line}; {detection}; device {rec.device}; detector {rec.detector_name}; "
+            f"TF via {self._tf.backend}; listening on {self._image_sub.topic_name}"
         )
 
     # ------------------------------------------------------------------ parameters
@@ -246,14 +267,14 @@ class HandMeshNode(Node):
 
     @property
     def dropped_frames(self) -> int:
-        return self._slot.dropped
+        return self._pipeline.dropped if self._pipeline is not None else 0
 
     # ------------------------------------------------------------------ callbacks (executor thread)
     def _on_image(self, msg, info: dict) -> None:
         self._stats.input()
         gid = info.get("publisher_gid") or {}
         self._gaps.observe(bytes(gid.get("data", b"")), info.get("publication_sequence_number"))
-        self._slot.put(_Frame(msg, time.monotonic()))
+        self._pipeline.submit(_Frame(msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         with self._camera_lock:
@@ -262,18 +283,12 @@ class HandMeshNode(Node):
     def _on_depth(self, msg: Image) -> None:
         self._depth_slot.put(_Frame(msg, time.monotonic()))
 
-    # ------------------------------------------------------------------ worker thread
-    def _work(self) -> None:
-        while not self._slot.closed:
-            frame = self._slot.take(timeout_s=0.2)
-            if frame is None:
-                continue
-            try:
-                self._process(frame)
-            except Exception as exc:  # keep the node alive whatever one frame does
-                self._stats.error()
-                if self._throttle.allow(("error", type(exc).__name__)):
-                    self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}")
+    # ------------------------------------------------------------------ pipeline stages (worker threads)
+    def _on_stream_error(self, stage: str, exc: Exception) -> None:
+        """A frame failed in a pipeline stage: logged (throttled), counted; the node keeps running."""
+        self._stats.error()
+        if self._throttle.allow(("error", stage, type(exc).__name__)):
+            self.get_logger().error(f"frame skipped ({stage}): {type(exc).__name__}: {exc}")
 
     def _reject(self, what: str, exc: Exception) -> None:
         self._stats.reject()
@@ -316,31 +331,38 @@ class HandMeshNode(Node):
             self._reject("depth image", exc)
             return None
 
-    def _process(self, frame: _Frame) -> None:
+    def _prepare(self, frame: _Frame) -> PreparedFrame | None:
+        """Stage 1: the message as RGB with its camera (and the matching depth image); None skips it."""
         msg = frame.msg
         try:
             rgb = conv.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else conv.image_to_rgb(msg)
         except conv.ImageConversionError as exc:
             self._reject("image", exc)
-            return
+            return None
         height, width = rgb.shape[:2]
         camera = self._camera(width, height)
-        results = self._reconstructor.reconstruct(rgb, camera, stamp_s=stamp_seconds(msg.header))
-        if self._depth_sub is not None and results:
-            depth = self._depth_for(msg.header)
-            if depth is not None:
-                from fast_hamer_core.depth import correct_depth
+        depth = self._depth_for(msg.header) if self._depth_sub is not None else None
+        p = self._params
+        depth_options = {
+            "faces": self._faces,
+            "min_samples": p["depth.min_samples"],
+            "max_offset_m": p["depth.max_offset_m"],
+            "surface_offset_m": p["depth.surface_offset_m"],
+        }
+        return PreparedFrame(
+            rgb,
+            camera,
+            stamp_seconds(msg.header),
+            context=frame,
+            depth_m=depth,
+            depth_options=depth_options,
+        )
 
-                p = self._params
-                options = {
-                    "faces": self._faces,
-                    "min_samples": p["depth.min_samples"],
-                    "max_offset_m": p["depth.max_offset_m"],
-                    "surface_offset_m": p["depth.surface_offset_m"],
-                }
-                results = [correct_depth(r, depth, camera, **options) for r in results]
-        self._publish(msg.header, results, rgb, camera)
-        self._stats.output(frame.received_at, len(results))
+    def _on_output(self, out: StreamOutput) -> None:
+        """Stage 2: publish one frame's hands (results already depth-corrected by the pipeline)."""
+        frame: _Frame = out.frame.context
+        self._publish(frame.msg.header, out.results, out.frame.image_rgb, out.frame.camera)
+        self._stats.output(frame.received_at, len(out.results))
 
     def _publish(self, header, results, rgb: np.ndarray, camera: PinholeCamera) -> None:
         p = self._params
@@ -371,7 +393,7 @@ class HandMeshNode(Node):
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> DiagnosticStatus:
         """The node's current DiagnosticStatus (what /diagnostics carries)."""
-        snap = self._stats.snapshot(dropped=self._slot.dropped)
+        snap = self._stats.snapshot(dropped=self.dropped_frames)
         status = DiagnosticStatus()
         status.name = f"{self.get_fully_qualified_name()}: hand pipeline"
         status.hardware_id = str(self._reconstructor.device)
@@ -391,6 +413,7 @@ class HandMeshNode(Node):
             )
         values = {
             "mode": self._reconstructor.mode,
+            "detection_mode": "stream" if self._reconstructor.stream else "frame",
             "device": self._reconstructor.device,
             "model": self._reconstructor.model_name,
             "detector": self._reconstructor.detector_name,
@@ -407,8 +430,21 @@ class HandMeshNode(Node):
             "inference_errors": str(snap.errors_total),
             "hands_last_frame": str(snap.hands_last_frame),
         }
+        values.update(self._detection_rates())
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         return status
+
+    def _detection_rates(self) -> dict[str, str]:
+        """Palm searches, landmark and mirror passes per frame since the previous report."""
+        now = self._reconstructor.detection_counts_raw()
+        prev, self._counts_seen = self._counts_seen, now
+        frames = now.frames - prev.frames
+        return {
+            f"{name}_per_frame": f"{(getattr(now, name) - getattr(prev, name)) / frames:.3f}"
+            if frames
+            else "0"
+            for name in DETECTION_RATES
+        }
 
     def _publish_diagnostics(self) -> None:
         array = DiagnosticArray()
@@ -418,9 +454,8 @@ class HandMeshNode(Node):
 
     # ------------------------------------------------------------------ shutdown
     def destroy_node(self) -> None:
-        self._slot.close()
-        if self._worker is not None and self._worker.is_alive():
-            self._worker.join(timeout=10.0)
+        if self._pipeline is not None:
+            self._pipeline.close(timeout_s=10.0)
         try:
             if self._reconstructor is not None:
                 self._reconstructor.close()

@@ -96,6 +96,20 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "moving.", True, range=(0.0, 1000.0)),
     ParamSpec("tracking.detect_every", 1, "Run the detector every k frames and propagate boxes in "
               "between (1: every frame).", True, range=(1, 30)),
+    # ---- live streams
+    ParamSpec("stream.enabled", True, "Stream mode, for cameras and videos: the detector follows tracked "
+              "hands by their landmarks without a palm search every frame, decides each hand's side once "
+              "(a mirror pass for new or uncertain hands), and in mesh mode a hand the detector loses is "
+              "carried by the mesh network's own 2D joints (tracking by reconstruction). Off: every image "
+              "is searched in full with a mirror pass (photos; `fast-hamer-ros-run` turns it off for "
+              "image folders).", True),
+    ParamSpec("stream.search_every_frames", 10, "Stream mode: palm search over the whole image every k "
+              "frames while hands are tracked (new hands walk in); also whenever a hand is lost or none is "
+              "tracked.", True, range=(1, 300)),
+    ParamSpec("stream.max_unconfirmed_frames", 5, "Stream mode, mesh: frames a hand is carried by "
+              "reconstruction without a detection before its track ends.", True, range=(0, 100)),
+    ParamSpec("stream.overlap", True, "Stream mode: detect the next frame while the network and "
+              "publishing finish this one (two threads; throughput of the slower stage).", True),
     # ---- depth correction
     ParamSpec("depth.enabled", False, "Subscribe to `depth` (aligned to the colour image; 16UC1 mm or "
               "32FC1 m) and move each hand along its camera ray onto the median measured depth under it "

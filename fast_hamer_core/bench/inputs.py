@@ -27,13 +27,10 @@ def default_image_path() -> Path | None:
     return None
 
 
-def load_bench_image(path: str | os.PathLike, size: tuple[int, int] = PIPELINE_SIZE) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of ``size`` = (W, H): the photo centre-cropped to that aspect, then resized."""
+def fit_to_size(rgb: np.ndarray, size: tuple[int, int] = PIPELINE_SIZE) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of ``size`` = (W, H): ``rgb`` centre-cropped to that aspect, then resized."""
     import cv2
 
-    from fast_hamer_core.preprocess import read_rgb
-
-    rgb = read_rgb(path)
     h, w = rgb.shape[:2]
     out_w, out_h = size
     if w * out_h > h * out_w:  # too wide: cut columns
@@ -45,6 +42,13 @@ def load_bench_image(path: str | os.PathLike, size: tuple[int, int] = PIPELINE_S
         y0 = (h - ch) // 2
         rgb = rgb[y0 : y0 + ch]
     return np.ascontiguousarray(cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA))
+
+
+def load_bench_image(path: str | os.PathLike, size: tuple[int, int] = PIPELINE_SIZE) -> np.ndarray:
+    """The photo at ``path`` through :func:`fit_to_size`."""
+    from fast_hamer_core.preprocess import read_rgb
+
+    return fit_to_size(read_rgb(path), size)
 
 
 def stand_in_mano_arrays(seed: int = 0) -> dict[str, np.ndarray]:

@@ -43,13 +43,28 @@ PIPELINE_COLUMNS: dict[str, str] = {
     "runtime": "torch | onnxruntime | tensorrt",
     "hands": "hands reconstructed per frame",
     "frames": "timed frames",
-    "fps": "frames per second (1000 / median_ms)",
+    "mode": "frame (the per-image path) | stream (stream detector, tracking by reconstruction, overlap)",
+    "fps": "throughput, frames per second (single-photo rows: 1000 / median_ms; --stream: frames / wall)",
     "median_ms": "median time per frame, detector to results, milliseconds",
     "p95_ms": "95th percentile per frame, milliseconds",
     "stages_ms": f"median milliseconds of each stage: {', '.join(STAGES)}",
     "stages_share": "each stage's share of the mean frame time (0..1)",
     "x_torch": "torch frame time / this frame time (same model)",
     "x_teacher": "teacher frame time / this frame time (same runtime)",
+}
+#: Extra columns of the ``--stream`` pipeline rows.
+STREAM_COLUMNS: dict[str, str] = {
+    "latency_p50_ms": "--stream: frame handed in -> results, median, frames paced at rate_hz (newest first)",
+    "latency_p95_ms": "--stream: idem, 95th percentile",
+    "rate_hz": "--stream: camera rate of the paced (latency) run, Hz",
+    "paced_answered": "--stream: frames answered in the paced run",
+    "paced_dropped": "--stream: frames replaced before the detector took them in the paced run",
+    "palm_searches_per_frame": "--stream: whole-image palm searches per frame",
+    "mirror_passes_per_frame": "--stream: mirrored passes (handedness checks) per frame",
+    "all_hands_fraction": "--stream: fraction of the frames where frame mode finds hands on which this mode "
+    "finds at least as many (frame mode: 1, the reference)",
+    "side_changes": "--stream: frames on which a track id changed side",
+    "x_frame": "--stream: this mode's throughput / frame mode's (same model, runtime)",
 }
 
 
@@ -74,6 +89,12 @@ class BenchOptions:
     fp16: bool = False
     work_dir: str | None = None
     exporter: str = "dynamo"
+    stream: bool = False
+    input: str | None = None
+    stream_frames: int = 150
+    rate_hz: float = 30.0
+    search_every: int = 10
+    max_unconfirmed_frames: int = 5
 
     def validate(self) -> None:
         """ValueError naming the first bad field."""
@@ -92,6 +113,10 @@ class BenchOptions:
             raise RuntimeError(f"--device {self.device}: torch sees no CUDA GPU here")
         if self.detector not in ("mediapipe", "none"):
             raise ValueError(f"detector must be 'mediapipe' or 'none', got {self.detector!r}")
+        if self.stream and (self.detector == "none" or not self.pipeline):
+            raise ValueError("--stream times the whole pipeline with the real detector (no --detector none)")
+        if self.stream_frames < 2 or self.rate_hz <= 0 or self.search_every < 1:
+            raise ValueError("stream frames must be >= 2, rate_hz > 0 and search_every >= 1")
 
 
 @dataclass
@@ -110,7 +135,7 @@ class BenchResult:
         return {
             "device": self.device,
             "environment": self.environment,
-            "columns": {"latency": LATENCY_COLUMNS, "pipeline": PIPELINE_COLUMNS},
+            "columns": {"latency": LATENCY_COLUMNS, "pipeline": PIPELINE_COLUMNS, "stream": STREAM_COLUMNS},
             "models": self.models,
             "latency": self.latency,
             "pipeline": self.pipeline,

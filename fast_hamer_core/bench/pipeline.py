@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from fast_hamer_core.bench.inputs import default_image_path, load_bench_image
+from fast_hamer_core.bench.inputs import default_image_path, fit_to_size, load_bench_image
 from fast_hamer_core.bench.measure import summarize
 from fast_hamer_core.bench.options import MIN_RUNS, PIPELINE_SIZE, STAGES, BenchOptions, BenchResult
+from fast_hamer_core.frames import IMAGE_SUFFIXES, FrameReader
 from fast_hamer_core.runtime.base import RuntimeHandModel
 
 log = logging.getLogger("fast_hamer_core.bench")
@@ -114,11 +115,19 @@ def _pipeline_inputs(opts: BenchOptions, result: BenchResult):
     """(image, camera, timed detector) for the pipeline part, or Nones (noted) when no image is found."""
     from fast_hamer_core.geometry import PinholeCamera
 
-    path = Path(opts.image) if opts.image else default_image_path()
+    given = opts.input or opts.image
+    path = Path(given) if given else default_image_path()
     if path is None:
         result.notes.append("pipeline: skipped, no image (give --image PATH)")
         return None, None, None
-    image = load_bench_image(path, PIPELINE_SIZE)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        image = load_bench_image(path, PIPELINE_SIZE)
+    else:  # a video or a folder: its first frame
+        reader = FrameReader(str(path))
+        try:
+            image = fit_to_size(next(iter(reader.frames())), PIPELINE_SIZE)
+        finally:
+            reader.close()
     h, w = image.shape[:2]
     camera = PinholeCamera.from_focal(5000.0 / 256.0 * max(w, h), w, h)  # HaMeR's default camera
     if opts.detector == "none":

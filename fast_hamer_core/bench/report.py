@@ -19,6 +19,20 @@ def _fmt(v: Any, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _stage_table(rows: list[dict[str, Any]], title: str) -> list[str]:
+    """Rows of FPS, median frame time and each stage's share."""
+    head = f"{'model':<18} {'runtime':<12} {'mode':<7} {'hands':>5} {'FPS':>6} {'med ms':>7}"
+    head += "".join(f" {s + ' %':>11}" for s in STAGES) + f" {'x_torch':>8} {'x_teacher':>9}"
+    lines = ["", title, head, "-" * len(head)]
+    for r in rows:
+        line = f"{r['model']:<18} {r['runtime']:<12} {r.get('mode', 'frame'):<7} {r['hands']:>5.1f}"
+        line += f" {r['fps']:>6.1f} {r['median_ms']:>7.1f}"
+        line += "".join(f" {100 * r['stages_share'][s]:>11.1f}" for s in STAGES)
+        line += f" {_fmt(r['x_torch'], '.2f'):>8} {_fmt(r['x_teacher'], '.2f'):>9}"
+        lines.append(line)
+    return lines
+
+
 def format_tables(result: BenchResult) -> str:
     """The printed report: latency table (one row per model x runtime, batches as columns) + pipeline."""
     lines = [
@@ -45,23 +59,33 @@ def format_tables(result: BenchResult) -> str:
             line += f" {cell:>18}"
         line += f" {_fmt(first['x_torch'], '.2f'):>11} {_fmt(first['x_teacher'], '.2f'):>13}"
         lines.append(line)
-    if result.pipeline:
-        head = f"{'model':<18} {'runtime':<12} {'hands':>5} {'FPS':>6} {'med ms':>7}"
-        head += "".join(f" {s + ' %':>11}" for s in STAGES) + f" {'x_torch':>8} {'x_teacher':>9}"
-        lines += [
-            "",
+    single = [r for r in result.pipeline if "latency_p50_ms" not in r]
+    streamed = [r for r in result.pipeline if "latency_p50_ms" in r]
+    if single:
+        lines += _stage_table(
+            single,
             f"Pipeline end to end ({result.environment.get('pipeline_image', '')}, "
             f"detector {result.environment.get('detector', '')})",
+        )
+    if streamed:
+        rate = streamed[0]["rate_hz"]
+        head = f"{'model':<18} {'runtime':<12} {'mode':<7} {'FPS':>6} {'lat p50':>8} {'lat p95':>8}"
+        head += f" {'palm/frame':>10} {'mirror/fr':>9} {'all hands':>9} {'side chg':>8} {'x_frame':>7}"
+        lines += [
+            "",
+            f"Stream ({result.environment.get('stream_input', '')}): throughput saturated, latency (ms) "
+            f"with frames paced at {rate:g} Hz",
             head,
             "-" * len(head),
         ]
-        for r in result.pipeline:
-            line = (
-                f"{r['model']:<18} {r['runtime']:<12} {r['hands']:>5} {r['fps']:>6.1f} {r['median_ms']:>7.1f}"
-            )
-            line += "".join(f" {100 * r['stages_share'][s]:>11.1f}" for s in STAGES)
-            line += f" {_fmt(r['x_torch'], '.2f'):>8} {_fmt(r['x_teacher'], '.2f'):>9}"
+        for r in streamed:
+            line = f"{r['model']:<18} {r['runtime']:<12} {r['mode']:<7} {r['fps']:>6.1f}"
+            line += f" {_fmt(r['latency_p50_ms']):>8} {_fmt(r['latency_p95_ms']):>8}"
+            line += f" {r['palm_searches_per_frame']:>10.2f} {r['mirror_passes_per_frame']:>9.2f}"
+            line += f" {_fmt(r['all_hands_fraction'], '.3f'):>9} {r['side_changes']:>8d}"
+            line += f" {_fmt(r['x_frame'], '.2f'):>7}"
             lines.append(line)
+        lines += _stage_table(streamed, "Stream: stage times per frame (the stages overlap in stream mode)")
     for s in result.skipped:
         lines.append(f"skipped {s['model']} / {s['runtime']}: {s['reason']}")
     lines += [f"note: {n}" for n in result.notes]
@@ -111,7 +135,10 @@ def plot(result: BenchResult, path: str | os.PathLike) -> Path:
         ax.legend()
     if result.pipeline:
         ax = axes[0][-1]
-        labels = [f"{r['model']} / {r['runtime']}: {r['fps']:.1f} FPS" for r in result.pipeline]
+        labels = [
+            f"{r['model']} / {r['runtime']} / {r.get('mode', 'frame')}: {r['fps']:.1f} FPS"
+            for r in result.pipeline
+        ]
         y = np.arange(len(labels))[::-1]
         left = np.zeros(len(labels))
         for s in STAGES:

@@ -27,6 +27,7 @@ from fast_hamer_core.bench.measure import (
 from fast_hamer_core.bench.options import TEACHER, BenchOptions, BenchResult, options_dict
 from fast_hamer_core.bench.pipeline import _pipeline_inputs, time_pipeline
 from fast_hamer_core.bench.runners import make_runner, pipeline_runner
+from fast_hamer_core.bench.stream import stream_frames, time_stream_modes
 from fast_hamer_core.runtime.base import RuntimeUnavailableError
 
 log = logging.getLogger("fast_hamer_core.bench")
@@ -50,8 +51,10 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = log.info) ->
     work_dir.mkdir(parents=True, exist_ok=True)
     mano = load_mano_or_stand_in(opts.mano, result.notes)
 
-    image = camera = detector = None
-    if opts.pipeline:
+    image = camera = detector = frames = None
+    if opts.stream:
+        frames = stream_frames(opts, result)
+    elif opts.pipeline:
         image, camera, detector = _pipeline_inputs(opts, result)
     sync = cuda_sync(opts.device)
     try:
@@ -102,14 +105,19 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = log.info) ->
                     }
                     result.latency.append(row)
                     progress(f"{name} / {runtime} / batch {batch}: median {row['median_ms']:.1f} ms")
-                if opts.pipeline and image is not None:
+                if frames is not None:
+                    runner = pipeline_runner(runner)
+                    runner.synchronize = opts.device.startswith("cuda")
+                    for row in time_stream_modes(runner, frames, opts, progress):
+                        result.pipeline.append({"model": name, "runtime": runtime, **row})
+                elif opts.pipeline and image is not None:
                     runner = pipeline_runner(runner)
                     runner.synchronize = opts.device.startswith("cuda")
                     recon = HandReconstructor(
                         detector=detector, model=runner, device=opts.device, tracker=None, fp16=opts.fp16
                     )
                     row = time_pipeline(recon, detector, runner, image, camera, opts.frames, opts.budget_s)
-                    row = {"model": name, "runtime": runtime, **row}
+                    row = {"model": name, "runtime": runtime, "mode": "frame", **row}
                     result.pipeline.append(row)
                     progress(f"{name} / {runtime} / pipeline: {row['fps']:.1f} FPS, {row['hands']} hands")
                     del recon
@@ -131,7 +139,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = log.info) ->
                 "other processes shared the cores, times are noisy (torch's OpenMP threads suffer most)"
             )
     add_ratios(result.latency, keys=("model", "runtime", "batch"))
-    add_ratios(result.pipeline, keys=("model", "runtime"))
+    add_ratios(result.pipeline, keys=("model", "runtime", "mode"))
     return result
 
 

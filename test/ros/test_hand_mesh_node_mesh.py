@@ -120,3 +120,32 @@ def test_undecodable_compressed_image_is_skipped_and_the_next_frame_answered(mes
     assert logged(), mesh_rig.node.log()[-3000:]
     out = mesh_rig.send(_jpeg_message(sec=601))
     assert any(len(out["joints"][s][0].poses) == 21 for s in SIDES)
+
+
+def test_stream_mode_follows_both_hands_with_few_palm_searches(mesh_rig):
+    """The node's default stream mode on a moving two-hand sequence: every frame answered with both
+    hands, the same track ids throughout, and /diagnostics says stream mode with palm searches and mirror
+    passes well under one per frame."""
+    import cv2
+
+    from fast_hamer_core.frames import moving_sequence
+
+    rgb = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    track_ids: dict[str, set[str]] = {s: set() for s in SIDES}
+    for i, frame in enumerate(moving_sequence(rgb, 16)):
+        msg = CompressedImage(format="jpeg")
+        msg.header.stamp.sec, msg.header.frame_id = 700 + i, FRAME
+        msg.data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))[1].tobytes()
+        out = mesh_rig.send(msg)
+        assert all(len(out["joints"][s][0].poses) == 21 for s in SIDES), f"frame {i}: a hand is missing"
+        (markers,) = out["markers"]
+        for m in markers.markers:
+            if m.action == Marker.ADD and m.ns == "label":  # "right #0 0.97": side, track id, score
+                side, track, _ = m.text.split()
+                track_ids[side].add(track)
+    assert all(len(ids) == 1 for ids in track_ids.values()), track_ids  # one track per hand
+    diag = mesh_rig.latest_diagnostics(after=time.monotonic())
+    assert diag["detection_mode"] == "stream" and diag["detector"] == "StreamHandDetector"
+    assert float(diag["palm_searches_per_frame"]) < 0.5
+    assert float(diag["mirror_passes_per_frame"]) < 0.5
+    assert "stream detection (palm search every 10 frames" in mesh_rig.node.log()
