@@ -259,6 +259,8 @@ class HandReconstructor:
             result.track_id = track_id
             if track_id in carried:
                 result.extras["carried"] = True  # no detection this frame: the mesh's own joints
+        if carried and hasattr(self.detector, "hint"):  # let the stream detector look there next frame
+            self.detector.hint([r.keypoints_2d for r in results if r.extras.get("carried")])
         if self.tracker is not None and stamp_s is not None:
             results = self.tracker.smooth(results, stamp_s)
         return results

@@ -8,7 +8,10 @@ model looks in the next frame, so a frame with tracked hands costs one landmark 
 Per frame (:meth:`StreamHandDetector.detect`):
 
 1. **Follow.** The landmark model runs on every tracked hand's region; a hand whose presence drops below
-   ``min_presence`` is lost. Two tracked hands that converged onto one hand become one.
+   ``min_presence`` is lost. Two tracked hands that converged onto one hand become one. Regions given by
+   :meth:`StreamHandDetector.hint` (the mesh network's 2D joints of a hand the detector lost and the
+   tracker carries by reconstruction) are looked at too, so such a hand is picked up again as soon as
+   the landmark model sees it, without waiting for the next palm search.
 2. **Search.** The palm detector searches the whole image when no hand is tracked, in the frame a hand was
    lost, and every ``search_every`` frames otherwise (new hands walk in); palms not already tracked are
    confirmed by the landmark model (presence) and become tracked hands, up to ``max_hands``.
@@ -28,6 +31,8 @@ detector (:class:`~fast_hamer_core.detection.mediapipe_detector.MediaPipeHandDet
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,6 +156,21 @@ class StreamHandDetector(HandDetector):
         self._hands: list[_TrackedHand] = []
         self._since_search = 0
         self._search_next = True
+        self._hint_lock = threading.Lock()
+        self._hints: list[np.ndarray] = []
+        self._scale = 1.0  # detector image px per input image px (large inputs are downscaled)
+
+    def hint(self, keypoints_2d: Sequence[np.ndarray]) -> None:
+        """Hands believed to be at these 21 keypoints (input image pixels) but not detected in the last
+        frame: their regions are looked at in the next frame. Thread-safe (the pipeline's stage 2 calls
+        it while stage 1 detects)."""
+        with self._hint_lock:
+            self._hints = [np.asarray(k, dtype=np.float64).reshape(21, 2) for k in keypoints_2d]
+
+    def detect(self, rgb: np.ndarray, stamp_s: float | None = None) -> list[Detection]:
+        longest = max(np.shape(rgb)[:2]) if np.ndim(rgb) >= 2 else 0
+        self._scale = min(1.0, self.max_side_px / longest) if longest else 1.0
+        return super().detect(rgb, stamp_s)
 
     def reset_counts(self) -> None:
         self.counts = StreamCounts()
@@ -165,6 +185,7 @@ class StreamHandDetector(HandDetector):
         del stamp_s  # state follows the frame order, not the clock
         self.counts.frames += 1
         lost = self._follow(rgb)
+        self._pick_up_hints(rgb)
         self._since_search += 1
         search = (
             not self._hands
@@ -192,6 +213,26 @@ class StreamHandDetector(HandDetector):
         lost = len(kept) < len(self._hands)
         self._hands = self._without_duplicates(kept)
         return lost
+
+    def _pick_up_hints(self, rgb: np.ndarray) -> None:
+        """Landmarks at the hinted regions that no tracked hand covers; found hands become tracked."""
+        with self._hint_lock:
+            hints, self._hints = self._hints, []
+        for keypoints in hints:
+            if len(self._hands) >= self.max_hands:
+                break
+            keypoints = keypoints * self._scale
+            if not np.isfinite(keypoints).all():
+                continue
+            probe = _TrackedHand(HandLandmarks(keypoints, np.zeros((21, 3)), 1.0, 0.5, None))
+            if self._overlaps(probe, self._hands):
+                continue
+            result = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(keypoints))
+            self.counts.landmark_passes += 1
+            if result.presence >= self.min_presence and np.isfinite(result.keypoints_2d).all():
+                hand = _TrackedHand(result)
+                if not self._overlaps(hand, self._hands):
+                    self._hands.append(hand)
 
     def _without_duplicates(self, hands: list[_TrackedHand]) -> list[_TrackedHand]:
         """Older hands first; a hand overlapping an earlier one by more than ``duplicate_iou`` goes."""

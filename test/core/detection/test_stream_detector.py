@@ -105,3 +105,21 @@ def test_bad_arguments_are_refused(task_path):
         StreamHandDetector(task_path, handedness="both")
     with pytest.raises(ValueError, match="side_margin"):
         StreamHandDetector(task_path, side_margin=0.7)
+
+
+def test_a_hinted_hand_is_picked_up_without_a_palm_search(task_path, two_hands):
+    """A hand the detector lost (hidden for a frame) comes back at the hinted region (the mesh's joints of
+    the hand the tracker carries) in the next frame, while the other hand keeps the search schedule off."""
+    det = StreamHandDetector(task_path, search_every=100)
+    before = det.detect(two_hands[0])
+    right = next(d for d in before if d.side == "right")  # on the image's left
+    hidden = two_hands[1].copy()
+    hidden[:, :320] = 128
+    assert [d.side for d in det.detect(hidden)] == ["left"]
+    det.detect(two_hands[2])  # the hand is back, but only a palm search or a hint can find it
+    assert det.tracked == 1
+    searches = det.counts.palm_searches
+    det.hint([right.keypoints_2d])
+    found = det.detect(two_hands[3])
+    assert _sides(found) == ["left", "right"]
+    assert det.counts.palm_searches == searches
