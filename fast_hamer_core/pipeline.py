@@ -22,6 +22,7 @@ from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.preprocess import crop_hands, normalize_crops
 from fast_hamer_core.skeleton import JOINT_TO_MANO_ROTATION
 from fast_hamer_core.types import Detection, HandResult
+from fast_hamer_core.validation import drop_non_finite
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class HandReconstructor:
         self.refine_translation = refine_translation
         self.model_name = getattr(getattr(model, "config", None), "name", "none") if model else "none"
         self.detector_name = type(detector).__name__ if detector is not None else "none"
+        self.dropped_non_finite = 0  #: hands dropped because a number in them was NaN / inf
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -155,6 +157,7 @@ class HandReconstructor:
 
         ``detections`` skips the detector (boxes, sides and scores given by the caller).
         ``stamp_s`` (seconds) drives tracking and smoothing; ``None`` treats every call as a new image.
+        A hand with a non-finite number is dropped and counted in :attr:`dropped_non_finite`.
         """
         if detections is None:
             if self.detector is None:
@@ -179,6 +182,8 @@ class HandReconstructor:
             result.track_id = track_id
         if self.tracker is not None and stamp_s is not None:
             results = self.tracker.smooth(results, stamp_s)
+        results, dropped = drop_non_finite(results)  # never hand out a NaN / inf (logged there)
+        self.dropped_non_finite += dropped
         return results
 
     __call__ = reconstruct
