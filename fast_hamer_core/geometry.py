@@ -423,6 +423,7 @@ def cam_crop_to_full(
     (:func:`cam_crop_to_full_hamer`). It is a weak-perspective match: :func:`solve_translation` refines
     it so that the projected 3D joints land on the predicted 2D joints. Torch or numpy in, same out.
     ``crop_focal_px`` / ``crop_size_px`` only fix the convention of ``s`` (HaMeR's values by default).
+    Lens distortion is not modelled here (a weak-perspective start); :func:`solve_translation` uses it.
     """
     del crop_focal_px, crop_size_px  # s is already in the crop's units: tz = 2 f_c/(S s) there
     s, tx_c, ty_c = pred_cam[..., 0], pred_cam[..., 1], pred_cam[..., 2]

@@ -74,25 +74,30 @@ def check_encoded(data: bytes, name: str = "image", max_pixels: int | None = Non
     Other formats (BMP, TIFF, WebP, ...) have no size check before decoding: refused when ``max_pixels``
     is given, else None (the caller decodes them as they are)."""
     if len(data) == 0:
-        raise ImageDecodeError(f"{name}: no data")
+        raise ImageDecodeError(f"cannot decode {name}: no data")
     info = encoded_image_size(data)
     if info is None:
         if max_pixels is None:
             return None
-        raise ImageDecodeError(f"{name}: {len(data)} bytes that are not a PNG or JPEG stream with a header")
+        raise ImageDecodeError(
+            f"cannot decode {name}: {len(data)} bytes that are not a PNG or JPEG stream with a header"
+        )
     fmt, width, height = info
     if width <= 0 or height <= 0:
-        raise ImageDecodeError(f"{name}: {fmt} header says {width}x{height} pixels")
+        raise ImageDecodeError(f"cannot decode {name}: {fmt} header says {width}x{height} pixels")
     if max_pixels is not None and width * height > max_pixels:
         raise ImageDecodeError(
-            f"{name}: {width}x{height} = {width * height} pixels is more than max_image_pixels={max_pixels}"
+            f"cannot decode {name}: {width}x{height} = {width * height} pixels is more than "
+            f"max_image_pixels={max_pixels}"
         )
     if fmt == "jpeg":
         sos = _jpeg_header(bytes(data[: 1 << 20]))[2]
         if bytes(data).find(b"\xff\xd9", sos) < 0:
-            raise ImageDecodeError(f"{name}: truncated JPEG ({len(data)} bytes, no end-of-image marker)")
+            raise ImageDecodeError(
+                f"cannot decode {name}: truncated JPEG ({len(data)} bytes, no end-of-image marker)"
+            )
     elif b"IEND" not in bytes(data[-64:]):
-        raise ImageDecodeError(f"{name}: truncated PNG ({len(data)} bytes, no IEND chunk)")
+        raise ImageDecodeError(f"cannot decode {name}: truncated PNG ({len(data)} bytes, no IEND chunk)")
     return width, height
 
 
@@ -108,7 +113,7 @@ def decode_rgb(
     flags = cv2.IMREAD_COLOR if apply_orientation else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if bgr is None or bgr.size == 0:
-        raise ImageDecodeError(f"{name}: OpenCV cannot decode its {len(data)} bytes")
+        raise ImageDecodeError(f"cannot decode {name}: OpenCV cannot read its {len(data)} bytes")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

@@ -26,10 +26,18 @@ on the newest one. ``/diagnostics`` counts frames overwritten before the worker 
 (``frames_dropped``) and frames discarded before the node saw them, from gaps in the publisher's
 sequence numbers (``frames_lost_before_node``: the keep-last-1 reader queue, or the network). Malformed
 messages are logged with the reason and skipped; inference errors are logged; the node keeps running.
+
+Bad input never becomes a wrong number: every CameraInfo goes through the core's
+:func:`~fast_hamer_core.camera_check.check_camera` (a refused one is warned with the field named and
+replaced as ``camera_info_fallback`` says; /diagnostics WARN), lens distortion D is used (or P when
+``image_rectified``), images over ``max_image_pixels`` are refused before decoding, an empty frame_id is
+refused or replaced by ``default_frame_id``, and the core drops hands with a NaN / inf. /diagnostics is
+ERROR, with the reason, when every frame of the last window failed or was refused.
 """
 
 from __future__ import annotations
 
+import difflib
 import sys
 import threading
 import time
@@ -53,6 +61,7 @@ from rclpy.qos import (
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from visualization_msgs.msg import MarkerArray
 
+from fast_hamer_core.camera_check import CameraCheck, check_camera
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.skeleton import SIDES
 from fast_hamer_ros import image_conversion as conv
@@ -151,16 +160,23 @@ class HandMeshNode(Node):
         self._params: dict[str, Any] = {}
         for spec in PARAMETERS:
             self._declare(spec)
-        self.add_pre_set_parameters_callback(self._log_rejections)
+        self._warn_unknown_parameters()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._store_parameters)
         p = self._params
 
         self._reconstructor = reconstructor if reconstructor is not None else build_reconstructor(p)
+        self._check_unused_mano()
         self._faces = self._reconstructor.faces
         self._camera_info: CameraInfo | None = None
         self._camera_lock = threading.Lock()
         self._warned_no_info = False
+        self._warned_notes: set[str] = set()  # notes of usable CameraInfos (e.g. size 0x0), once each
+        self._info_check: tuple[Any, int, int, CameraCheck] | None = None  # (msg, w, h, check) cache
+        self._camera_refusal: str | None = None  #: why the newest CameraInfo is refused, None when valid
+        self._last_valid_camera: PinholeCamera | None = None
+        self._warned_frame_id = False
+        self._warned_grey = False
         self._depth_slot: LatestSlot[_Frame] = LatestSlot()
         self._latest_depth: _Frame | None = None
         self._markers = messages.HandMarkers()
@@ -214,18 +230,49 @@ class HandMeshNode(Node):
             raise ValueError(f"invalid parameter: {reason}")
         self._params[spec.name] = value
 
-    def _log_rejections(self, params: list[Parameter]) -> list[Parameter]:
-        """Log every change that will be rejected, with the reason (rclpy rejects read-only, type and
-        range violations itself, silently; :meth:`_validate_parameters` rejects the rest)."""
+    def _warn_unknown_parameters(self) -> None:
+        """One warning per parameter given for this node (params file section, ``-p``) that it does not
+        declare: a typo would otherwise be ignored silently."""
+        overrides = getattr(self, "_parameter_overrides", {})  # rclpy keeps them there (no accessor)
+        for name in sorted(n for n in overrides if not self.has_parameter(n)):
+            close = difflib.get_close_matches(name, list(PARAMETERS_BY_NAME), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.get_logger().warning(f"unknown parameter {name!r} ignored{hint}")
+
+    def _change_refusal(self, params: list[Parameter]) -> str | None:
+        """Why a change of ``params`` is refused (read-only, type, range, choices, format), else None.
+        Parameters this node does not declare are left to rclpy."""
         for param in params:
             spec = PARAMETERS_BY_NAME.get(param.name)
-            if spec is not None and spec.read_only:
-                reason = f"{param.name} is read-only (fixed when the node starts)"
-            else:
-                reason = check_parameter(param.name, param.value)
+            if spec is None:
+                continue
+            if spec.read_only:
+                return f"{param.name} is read-only (fixed when the node starts)"
+            reason = spec.check(param.value)
+            if reason is not None:
+                return reason
+        return None
+
+    def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
+        """rclpy's, except that a refused change is answered (and logged) with the clear reason; rclpy's
+        own reply for a wrong type is ``expected '3' got '4'``. The SetParameters services call this."""
+        reason = self._change_refusal(parameter_list)
+        if reason is not None:
+            self.get_logger().warning(f"rejected parameter change: {reason}")
+            return SetParametersResult(successful=False, reason=reason)
+        return super().set_parameters_atomically(parameter_list)
+
+    def set_parameters(self, parameter_list: list[Parameter]) -> list[SetParametersResult]:
+        """Each parameter through :meth:`set_parameters_atomically`'s checks, then rclpy's."""
+        results = []
+        for param in parameter_list:
+            reason = self._change_refusal([param])
             if reason is not None:
                 self.get_logger().warning(f"rejected parameter change: {reason}")
-        return params
+                results.append(SetParametersResult(successful=False, reason=reason))
+            else:
+                results.extend(super().set_parameters([param]))
+        return results
 
     def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Reject a bad value with the reason; the node keeps the old value (rclpy checks read-only,
@@ -239,6 +286,22 @@ class HandMeshNode(Node):
     def _store_parameters(self, params: list[Parameter]) -> None:
         for param in params:
             self._params[param.name] = param.value
+
+    def _check_unused_mano(self) -> None:
+        """Landmarks mode does not load MANO; a ``mano_path`` given anyway is still checked, so that a
+        wrong file is said now rather than when a mesh checkpoint is added (warned, not refused)."""
+        path = self._params["mano_path"]
+        if self._reconstructor.mode != "landmarks" or not path:
+            return
+        from fast_hamer_core.mano import load_mano_arrays, resolve_mano_path
+
+        try:
+            load_mano_arrays(resolve_mano_path(path))
+        except (FileNotFoundError, ValueError) as exc:
+            self.get_logger().warning(
+                f"mano_path is not a usable MANO model ({exc}); landmarks-only mode does not use it, a mesh "
+                "checkpoint would fail with it"
+            )
 
     @property
     def reconstructor(self):
@@ -271,31 +334,120 @@ class HandMeshNode(Node):
             try:
                 self._process(frame)
             except Exception as exc:  # keep the node alive whatever one frame does
-                self._stats.error()
+                self._stats.error(f"inference failed: {type(exc).__name__}: {exc}")
                 if self._throttle.allow(("error", type(exc).__name__)):
                     self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}")
 
     def _reject(self, what: str, exc: Exception) -> None:
-        self._stats.reject()
+        self._stats.reject(f"malformed {what}: {exc}", frame=what != "depth image")
         if self._throttle.allow((what, str(exc))):
             self.get_logger().warning(f"skipped malformed {what}: {exc}")
 
-    def _camera(self, width: int, height: int) -> PinholeCamera:
+    def _to_rgb(self, msg) -> np.ndarray | None:
+        """The frame's RGB pixels, or None when it is refused (logged, counted): an empty frame_id (unless
+        ``default_frame_id`` replaces it, warned once), more than ``max_image_pixels`` pixels (checked
+        before decoding), a malformed message."""
+        if not msg.header.frame_id:
+            default = self._params["default_frame_id"]
+            if not default:
+                self._reject(
+                    "image", ValueError("header.frame_id is empty (set default_frame_id to use one)")
+                )
+                return None
+            if not self._warned_frame_id:
+                self._warned_frame_id = True
+                self.get_logger().warning(
+                    f"images with an empty header.frame_id get {default!r} (default_frame_id)"
+                )
+            msg.header.frame_id = default
+        if not self._warned_grey and getattr(msg, "encoding", "") in conv.GREY_ENCODINGS:
+            self._warned_grey = True
+            self.get_logger().warning(
+                f"grey images ({msg.encoding}): the MediaPipe hand detector is trained on colour and finds "
+                "fewer hands in grey (6 of 12 on the test photos, 0 of 2 on some); use a colour stream"
+            )
+        max_pixels = self._params["max_image_pixels"]
+        try:
+            if isinstance(msg, CompressedImage):
+                return conv.compressed_to_rgb(msg, max_pixels)
+            return conv.image_to_rgb(msg, max_pixels)
+        except conv.ImageConversionError as exc:
+            self._reject("image", exc)
+            return None
+
+    def _check_info(self, info: CameraInfo, width: int, height: int) -> CameraCheck:
+        """The core's camera check of ``info`` for a ``width`` x ``height`` image (K and D, or P when
+        ``image_rectified``), cached for the message."""
+        cached = self._info_check
+        if cached is not None and cached[0] is info and cached[1:3] == (width, height):
+            return cached[3]
+        if self._params["image_rectified"]:
+            proj = list(info.p)
+            k = [*proj[0:3], *proj[4:7], *proj[8:11]] if len(proj) == 12 else proj
+            check = check_camera(k, width, height, info.width, info.height)
+            if not check.ok:
+                check = CameraCheck(None, f"P (image_rectified): {check.reason}")
+        else:
+            check = check_camera(
+                info.k, width, height, info.width, info.height, info.d, info.distortion_model
+            )
+        self._info_check = (info, width, height, check)
+        return check
+
+    def _note_camera_state(self, check: CameraCheck) -> None:
+        """Log every change between a valid and a refused CameraInfo; while refused, a warning naming the
+        field, throttled; a note of a usable one (e.g. size 0x0 taken as the image's) once."""
+        topic = self.resolve_topic_name("camera_info")
+        if check.ok:
+            if self._camera_refusal is not None:
+                cam = check.camera
+                self.get_logger().info(
+                    f"CameraInfo on {topic} valid again: fx={cam.fx:.1f} fy={cam.fy:.1f} cx={cam.cx:.1f} "
+                    f"cy={cam.cy:.1f}"
+                )
+            self._camera_refusal = None
+            if check.note and check.note not in self._warned_notes:
+                self._warned_notes.add(check.note)
+                self.get_logger().warning(f"CameraInfo on {topic}: {check.note}")
+            return
+        changed = check.reason != self._camera_refusal
+        self._camera_refusal = check.reason
+        allowed = self._throttle.allow(("camera_info", check.reason))  # always: it restarts the period
+        if changed or allowed:
+            fallback = self._params["camera_info_fallback"]
+            self.get_logger().warning(
+                f"CameraInfo on {topic} refused: {check.reason}; camera_info_fallback={fallback}"
+            )
+
+    def _camera(self, width: int, height: int) -> PinholeCamera | None:
+        """The camera of a ``width`` x ``height`` frame: the newest CameraInfo when it passes the core's
+        check, else ``camera_info_fallback`` (None: skip the frame, counted as refused); the assumed
+        camera (focal_length_px, warned once) while no CameraInfo has arrived."""
         with self._camera_lock:
             info = self._camera_info
-        k = np.asarray(info.k, dtype=np.float64) if info is not None else np.zeros(9)
-        if info is not None and k[0] > 0 and k[4] > 0:
-            cam = PinholeCamera.from_k(k, info.width or width, info.height or height)
-            return cam.scaled_to(width, height)  # a binned / resized stream keeps its camera
-        cam = PinholeCamera.assumed(width, height, self._params["focal_length_px"])
-        if not self._warned_no_info:
-            self._warned_no_info = True
-            why = "no CameraInfo received" if info is None else "CameraInfo has no valid K"
-            self.get_logger().warning(
-                f"{why} on {self.resolve_topic_name('camera_info')}: using focal_length_px={cam.fx:.1f} "
-                "with the principal point at the image centre; metric depth will be approximate"
-            )
-        return cam
+        if info is None:
+            cam = PinholeCamera.assumed(width, height, self._params["focal_length_px"])
+            if not self._warned_no_info:
+                self._warned_no_info = True
+                self.get_logger().warning(
+                    f"no CameraInfo received on {self.resolve_topic_name('camera_info')}: using "
+                    f"focal_length_px={cam.fx:.1f} with the principal point at the image centre; metric "
+                    "depth will be approximate"
+                )
+            return cam
+        check = self._check_info(info, width, height)
+        self._note_camera_state(check)
+        if check.ok:
+            self._last_valid_camera = check.camera
+            return check.camera
+        fallback = self._params["camera_info_fallback"]
+        if fallback == "skip_frames":
+            self._stats.reject(f"CameraInfo refused: {check.reason} (camera_info_fallback=skip_frames)")
+            return None
+        last = self._last_valid_camera
+        if fallback == "last_valid" and last is not None:
+            return last if (last.width, last.height) == (width, height) else last.scaled_to(width, height)
+        return PinholeCamera.assumed(width, height, self._params["focal_length_px"])
 
     def _depth_for(self, header) -> np.ndarray | None:
         pending = self._depth_slot.take(timeout_s=0.0)
@@ -318,13 +470,13 @@ class HandMeshNode(Node):
 
     def _process(self, frame: _Frame) -> None:
         msg = frame.msg
-        try:
-            rgb = conv.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else conv.image_to_rgb(msg)
-        except conv.ImageConversionError as exc:
-            self._reject("image", exc)
+        rgb = self._to_rgb(msg)
+        if rgb is None:
             return
         height, width = rgb.shape[:2]
         camera = self._camera(width, height)
+        if camera is None:  # a refused CameraInfo and camera_info_fallback=skip_frames
+            return
         results = self._reconstructor.reconstruct(rgb, camera, stamp_s=stamp_seconds(msg.header))
         if self._depth_sub is not None and results:
             depth = self._depth_for(msg.header)
@@ -376,7 +528,19 @@ class HandMeshNode(Node):
         status.name = f"{self.get_fully_qualified_name()}: hand pipeline"
         status.hardware_id = str(self._reconstructor.device)
         status.level, status.message = DiagnosticStatus.OK, "running"
-        if snap.seconds_since_input is None:
+        if snap.failed_in_window > 0 and snap.processed_in_window == 0:
+            status.level = DiagnosticStatus.ERROR
+            status.message = (
+                f"every frame of the last {self._stats.window_s:.0f} s failed or was refused "
+                f"({snap.failed_in_window}); last: {snap.last_failure}"
+            )
+        elif self._camera_refusal is not None:
+            status.level = DiagnosticStatus.WARN
+            status.message = (
+                f"CameraInfo refused: {self._camera_refusal} "
+                f"(camera_info_fallback={self._params['camera_info_fallback']})"
+            )
+        elif snap.seconds_since_input is None:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 f"no image received on {self._image_sub.topic_name}",
@@ -406,6 +570,10 @@ class HandMeshNode(Node):
             "messages_rejected": str(snap.rejected_total),
             "inference_errors": str(snap.errors_total),
             "hands_last_frame": str(snap.hands_last_frame),
+            "hands_dropped_non_finite": str(getattr(self._reconstructor, "dropped_non_finite", 0)),
+            "camera_info": "none received"
+            if self._camera_info is None
+            else ("valid" if self._camera_refusal is None else f"refused: {self._camera_refusal}"),
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         return status

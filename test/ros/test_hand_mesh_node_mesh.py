@@ -120,3 +120,23 @@ def test_undecodable_compressed_image_is_skipped_and_the_next_frame_answered(mes
     assert logged(), mesh_rig.node.log()[-3000:]
     out = mesh_rig.send(_jpeg_message(sec=601))
     assert any(len(out["joints"][s][0].poses) == 21 for s in SIDES)
+
+
+def test_oversized_and_truncated_compressed_images_are_refused_before_decoding(mesh_rig):
+    """A header claiming 100000 x 100000 pixels is refused from the header (no image data follows), and a
+    truncated JPEG (which ``cv2.imread`` would half-decode) is refused like ``fast-hamer infer`` does."""
+    from fixtures.images import png_header_only
+
+    huge = CompressedImage(format="png")
+    huge.header.stamp.sec, huge.header.frame_id = 700, FRAME
+    huge.data = png_header_only(100_000, 100_000)
+    rss_before = mesh_rig.node.rss_mb()
+    mesh_rig.publish_until_logged(
+        "100000x100000 = 10000000000 pixels is more than max_image_pixels=40000000", huge
+    )
+    truncated = _jpeg_message(sec=701)
+    truncated.data = PHOTO.read_bytes()[:-3000]
+    mesh_rig.publish_until_logged("truncated JPEG", truncated)
+    assert mesh_rig.node.rss_mb() - rss_before < 100
+    out = mesh_rig.send(_jpeg_message(sec=702))
+    assert any(len(out["joints"][s][0].poses) == 21 for s in SIDES)
