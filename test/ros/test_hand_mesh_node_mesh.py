@@ -140,3 +140,24 @@ def test_oversized_and_truncated_compressed_images_are_refused_before_decoding(m
     assert mesh_rig.node.rss_mb() - rss_before < 100
     out = mesh_rig.send(_jpeg_message(sec=702))
     assert any(len(out["joints"][s][0].poses) == 21 for s in SIDES)
+
+
+def test_nan_camera_info_never_reaches_the_mesh_outputs(mesh_rig):
+    """Mesh mode: a CameraInfo with NaN (the tracker's filters used to keep the NaN for frames) is refused;
+    every published number stays finite, before and after a valid CameraInfo returns."""
+    import math
+
+    from ros_harness import camera_info
+
+    good = camera_info(1200, 1799, FRAME)
+    nan_info = camera_info(1200, 1799, FRAME)
+    nan_info.k = [nan_info.k[0], 0.0, math.nan, 0.0, nan_info.k[4], nan_info.k[5], 0.0, 0.0, 1.0]
+    mesh_rig.publish_until_logged("refused: K has a non-finite cx = nan", _jpeg_message(sec=800), nan_info)
+    for i, info in enumerate([nan_info, nan_info, good, good]):
+        mesh_rig.info_pub.publish(info)
+        mesh_rig.peer.spin_until(lambda: False, 0.3)
+        out = mesh_rig.send(_jpeg_message(sec=801 + i), info)
+        values = [v for s in SIDES for m in out["mano"][s] for v in m.position]
+        values += [p.position.z for s in SIDES for p in out["joints"][s][0].poses]
+        values += [t.transform.translation.x for t in out["tf"]]
+        assert values and np.all(np.isfinite(values)), f"frame {801 + i}: a non-finite number was published"
