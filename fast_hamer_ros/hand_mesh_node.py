@@ -37,7 +37,6 @@ ERROR, with the reason, when every frame of the last window failed or was refuse
 
 from __future__ import annotations
 
-import difflib
 import sys
 import threading
 import time
@@ -61,19 +60,20 @@ from rclpy.qos import (
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from visualization_msgs.msg import MarkerArray
 
-from fast_hamer_core.camera_check import CameraCheck, check_camera
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.skeleton import SIDES
 from fast_hamer_ros import image_conversion as conv
 from fast_hamer_ros import messages
+from fast_hamer_ros.camera_intrinsics import CameraInfoState
 from fast_hamer_ros.node_main import run_node
 from fast_hamer_ros.parameters import (
     NODE_NAME,
     PARAMETERS,
-    PARAMETERS_BY_NAME,
     ParamSpec,
+    change_refusal,
     check_parameter,
     descriptor,
+    unknown_parameter_message,
 )
 from fast_hamer_ros.tf_publisher import TfPublisher
 from fast_hamer_ros.worker import LatestSlot, PipelineStats, ReasonThrottle, SequenceGaps
@@ -168,13 +168,7 @@ class HandMeshNode(Node):
         self._reconstructor = reconstructor if reconstructor is not None else build_reconstructor(p)
         self._check_unused_mano()
         self._faces = self._reconstructor.faces
-        self._camera_info: CameraInfo | None = None
-        self._camera_lock = threading.Lock()
-        self._warned_no_info = False
-        self._warned_notes: set[str] = set()  # notes of usable CameraInfos (e.g. size 0x0), once each
-        self._info_check: tuple[Any, int, int, CameraCheck] | None = None  # (msg, w, h, check) cache
-        self._camera_refusal: str | None = None  #: why the newest CameraInfo is refused, None when valid
-        self._last_valid_camera: PinholeCamera | None = None
+        self._cameras = CameraInfoState(self.get_logger(), self.resolve_topic_name("camera_info"))
         self._warned_frame_id = False
         self._warned_grey = False
         self._depth_slot: LatestSlot[_Frame] = LatestSlot()
@@ -235,23 +229,11 @@ class HandMeshNode(Node):
         declare: a typo would otherwise be ignored silently."""
         overrides = getattr(self, "_parameter_overrides", {})  # rclpy keeps them there (no accessor)
         for name in sorted(n for n in overrides if not self.has_parameter(n)):
-            close = difflib.get_close_matches(name, list(PARAMETERS_BY_NAME), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.get_logger().warning(f"unknown parameter {name!r} ignored{hint}")
+            self.get_logger().warning(unknown_parameter_message(name))
 
     def _change_refusal(self, params: list[Parameter]) -> str | None:
-        """Why a change of ``params`` is refused (read-only, type, range, choices, format), else None.
-        Parameters this node does not declare are left to rclpy."""
-        for param in params:
-            spec = PARAMETERS_BY_NAME.get(param.name)
-            if spec is None:
-                continue
-            if spec.read_only:
-                return f"{param.name} is read-only (fixed when the node starts)"
-            reason = spec.check(param.value)
-            if reason is not None:
-                return reason
-        return None
+        """The first :func:`change_refusal` of ``params``, else None."""
+        return next((r for p in params if (r := change_refusal(p.name, p.value)) is not None), None)
 
     def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
         """rclpy's, except that a refused change is answered (and logged) with the clear reason; rclpy's
@@ -319,8 +301,7 @@ class HandMeshNode(Node):
         self._slot.put(_Frame(msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        with self._camera_lock:
-            self._camera_info = msg
+        self._cameras.update(msg)
 
     def _on_depth(self, msg: Image) -> None:
         self._depth_slot.put(_Frame(msg, time.monotonic()))
@@ -375,79 +356,18 @@ class HandMeshNode(Node):
             self._reject("image", exc)
             return None
 
-    def _check_info(self, info: CameraInfo, width: int, height: int) -> CameraCheck:
-        """The core's camera check of ``info`` for a ``width`` x ``height`` image (K and D, or P when
-        ``image_rectified``), cached for the message."""
-        cached = self._info_check
-        if cached is not None and cached[0] is info and cached[1:3] == (width, height):
-            return cached[3]
-        if self._params["image_rectified"]:
-            proj = list(info.p)
-            k = [*proj[0:3], *proj[4:7], *proj[8:11]] if len(proj) == 12 else proj
-            check = check_camera(k, width, height, info.width, info.height)
-            if not check.ok:
-                check = CameraCheck(None, f"P (image_rectified): {check.reason}")
-        else:
-            check = check_camera(
-                info.k, width, height, info.width, info.height, info.d, info.distortion_model
-            )
-        self._info_check = (info, width, height, check)
-        return check
-
-    def _note_camera_state(self, check: CameraCheck) -> None:
-        """Log every change between a valid and a refused CameraInfo; while refused, a warning naming the
-        field, throttled; a note of a usable one (e.g. size 0x0 taken as the image's) once."""
-        topic = self.resolve_topic_name("camera_info")
-        if check.ok:
-            if self._camera_refusal is not None:
-                cam = check.camera
-                self.get_logger().info(
-                    f"CameraInfo on {topic} valid again: fx={cam.fx:.1f} fy={cam.fy:.1f} cx={cam.cx:.1f} "
-                    f"cy={cam.cy:.1f}"
-                )
-            self._camera_refusal = None
-            if check.note and check.note not in self._warned_notes:
-                self._warned_notes.add(check.note)
-                self.get_logger().warning(f"CameraInfo on {topic}: {check.note}")
-            return
-        changed = check.reason != self._camera_refusal
-        self._camera_refusal = check.reason
-        allowed = self._throttle.allow(("camera_info", check.reason))  # always: it restarts the period
-        if changed or allowed:
-            fallback = self._params["camera_info_fallback"]
-            self.get_logger().warning(
-                f"CameraInfo on {topic} refused: {check.reason}; camera_info_fallback={fallback}"
-            )
-
     def _camera(self, width: int, height: int) -> PinholeCamera | None:
-        """The camera of a ``width`` x ``height`` frame: the newest CameraInfo when it passes the core's
-        check, else ``camera_info_fallback`` (None: skip the frame, counted as refused); the assumed
-        camera (focal_length_px, warned once) while no CameraInfo has arrived."""
-        with self._camera_lock:
-            info = self._camera_info
-        if info is None:
-            cam = PinholeCamera.assumed(width, height, self._params["focal_length_px"])
-            if not self._warned_no_info:
-                self._warned_no_info = True
-                self.get_logger().warning(
-                    f"no CameraInfo received on {self.resolve_topic_name('camera_info')}: using "
-                    f"focal_length_px={cam.fx:.1f} with the principal point at the image centre; metric "
-                    "depth will be approximate"
-                )
-            return cam
-        check = self._check_info(info, width, height)
-        self._note_camera_state(check)
-        if check.ok:
-            self._last_valid_camera = check.camera
-            return check.camera
-        fallback = self._params["camera_info_fallback"]
-        if fallback == "skip_frames":
-            self._stats.reject(f"CameraInfo refused: {check.reason} (camera_info_fallback=skip_frames)")
-            return None
-        last = self._last_valid_camera
-        if fallback == "last_valid" and last is not None:
-            return last if (last.width, last.height) == (width, height) else last.scaled_to(width, height)
-        return PinholeCamera.assumed(width, height, self._params["focal_length_px"])
+        """The camera of a ``width`` x ``height`` frame (:class:`CameraInfoState`: the newest CameraInfo
+        when the core's check passes, else ``camera_info_fallback``); None: skip it, counted as refused."""
+        p = self._params
+        camera = self._cameras.camera_for(
+            width, height, p["focal_length_px"], p["camera_info_fallback"], p["image_rectified"]
+        )
+        if camera is None:
+            self._stats.reject(
+                f"CameraInfo refused: {self._cameras.refusal} (camera_info_fallback=skip_frames)"
+            )
+        return camera
 
     def _depth_for(self, header) -> np.ndarray | None:
         pending = self._depth_slot.take(timeout_s=0.0)
@@ -534,10 +454,10 @@ class HandMeshNode(Node):
                 f"every frame of the last {self._stats.window_s:.0f} s failed or was refused "
                 f"({snap.failed_in_window}); last: {snap.last_failure}"
             )
-        elif self._camera_refusal is not None:
+        elif self._cameras.refusal is not None:
             status.level = DiagnosticStatus.WARN
             status.message = (
-                f"CameraInfo refused: {self._camera_refusal} "
+                f"CameraInfo refused: {self._cameras.refusal} "
                 f"(camera_info_fallback={self._params['camera_info_fallback']})"
             )
         elif snap.seconds_since_input is None:
@@ -548,7 +468,7 @@ class HandMeshNode(Node):
         elif snap.seconds_since_input > STALE_INPUT_S:
             status.level = DiagnosticStatus.WARN
             status.message = f"no image for {snap.seconds_since_input:.1f} s on {self._image_sub.topic_name}"
-        elif self._warned_no_info and self._camera_info is None:
+        elif not self._cameras.received:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 "running without CameraInfo (focal_length_px)",
@@ -571,12 +491,16 @@ class HandMeshNode(Node):
             "inference_errors": str(snap.errors_total),
             "hands_last_frame": str(snap.hands_last_frame),
             "hands_dropped_non_finite": str(getattr(self._reconstructor, "dropped_non_finite", 0)),
-            "camera_info": "none received"
-            if self._camera_info is None
-            else ("valid" if self._camera_refusal is None else f"refused: {self._camera_refusal}"),
+            "camera_info": self._camera_state(),
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         return status
+
+    def _camera_state(self) -> str:
+        if not self._cameras.received:
+            return "none received"
+        refusal = self._cameras.refusal
+        return "valid" if refusal is None else f"refused: {refusal}"
 
     def _publish_diagnostics(self) -> None:
         array = DiagnosticArray()

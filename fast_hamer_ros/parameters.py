@@ -9,6 +9,7 @@ and the node keeps the old one.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -144,6 +145,24 @@ def check_parameter(name: str, value) -> str | None:
     if spec is None:
         return f"unknown parameter {name!r}"
     return spec.check(value)
+
+
+def change_refusal(name: str, value) -> str | None:
+    """Why setting ``name`` to ``value`` on a running node is refused (read-only, type, range, choices,
+    format), else None. None too for a name that is not in the table (rclpy's own, e.g. use_sim_time)."""
+    spec = PARAMETERS_BY_NAME.get(name)
+    if spec is None:
+        return None
+    if spec.read_only:
+        return f"{name} is read-only (fixed when the node starts)"
+    return spec.check(value)
+
+
+def unknown_parameter_message(name: str) -> str:
+    """The warning for a parameter the node does not declare, with the nearest known name."""
+    close = difflib.get_close_matches(name, list(PARAMETERS_BY_NAME), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown parameter {name!r} ignored{hint}"
 
 
 def descriptor(spec: ParamSpec):
