@@ -81,6 +81,7 @@ setup(
             "hands_recorder = fast_hamer_ros.recorder:main",
             "fast-hamer-ros-run = fast_hamer_ros.run:main",
             "fast-hamer-ros-bootstrap = fast_hamer_ros.bootstrap:main",
+            "fast-hamer-ros-soak = fast_hamer_ros.soak:main",
         ],
     },
 )

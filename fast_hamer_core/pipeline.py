@@ -31,6 +31,7 @@ from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.preprocess import crop_hands, normalize_crops
 from fast_hamer_core.skeleton import JOINT_TO_MANO_ROTATION
 from fast_hamer_core.types import Detection, HandResult
+from fast_hamer_core.validation import drop_non_finite
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class HandReconstructor:
         self._frame_counts = StreamCounts()  # what a per-image detector ran (the stream one counts itself)
         self._stage1_size: tuple[int, int] | None = None  # image size seen by detect() (stream state)
         self._stage2_size: tuple[int, int] | None = None  # ... and by the tracker in reconstruct()
+        self.dropped_non_finite = 0  #: hands dropped because a number in them was NaN / inf
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -235,6 +237,7 @@ class HandReconstructor:
 
         ``detections`` skips the detector (boxes, sides and scores given by the caller).
         ``stamp_s`` (seconds) drives tracking and smoothing; ``None`` treats every call as a new image.
+        A hand with a non-finite number is dropped and counted in :attr:`dropped_non_finite`.
         """
         if detections is None:
             detections = self.detect(image_rgb, stamp_s)
@@ -263,6 +266,8 @@ class HandReconstructor:
             self.detector.hint([r.keypoints_2d for r in results if r.extras.get("carried")])
         if self.tracker is not None and stamp_s is not None:
             results = self.tracker.smooth(results, stamp_s)
+        results, dropped = drop_non_finite(results)  # never hand out a NaN / inf (logged there)
+        self.dropped_non_finite += dropped
         return results
 
     __call__ = reconstruct

@@ -58,6 +58,7 @@ from scipy.spatial.transform import Rotation
 
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection, HandResult
+from fast_hamer_core.validation import non_finite_fields
 
 _INFEASIBLE = 1e6
 _MAX_PREDICT_FRAMES = 3
@@ -488,12 +489,19 @@ class HandTracker:
         """Filter each result on its track (``result.track_id`` from :meth:`assign`); copies, same order.
 
         Results without a live track id pass through unchanged. With ``one_euro=None`` nothing is
-        filtered, but the results are still remembered for :meth:`propagate`.
+        filtered, but the results are still remembered for :meth:`propagate`. A result with a NaN /
+        inf is never filtered: its track's filters restart and it passes through unchanged, not
+        remembered (the pipeline drops it), so a bad value cannot linger in a filter's state.
         """
         out = []
         for res in results:
             track = self._tracks.get(res.track_id) if res.track_id is not None else None
             if track is None:
+                out.append(res)
+                continue
+            if non_finite_fields(res):
+                track.reset_filters()
+                track.last_result = None
                 out.append(res)
                 continue
             if self.one_euro is not None:

@@ -28,12 +28,18 @@ message in, stage 1 converts it and finds the hands, stage 2 reconstructs and pu
 discarded before the node saw them, from gaps in the publisher's sequence numbers
 (``frames_lost_before_node``: the keep-last-1 reader queue, or the network). Malformed messages are
 logged with the reason and skipped; inference errors are logged; the node keeps running.
+
+Bad input never becomes a wrong number: every CameraInfo goes through the core's
+:func:`~fast_hamer_core.camera_check.check_camera` (a refused one is warned with the field named and
+replaced as ``camera_info_fallback`` says; /diagnostics WARN), lens distortion D is used (or P when
+``image_rectified``), images over ``max_image_pixels`` are refused before decoding, an empty frame_id is
+refused or replaced by ``default_frame_id``, and the core drops hands with a NaN / inf. /diagnostics is
+ERROR, with the reason, when every frame of the last window failed or was refused.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -60,14 +66,16 @@ from fast_hamer_core.skeleton import SIDES
 from fast_hamer_core.stream import PreparedFrame, StreamOutput, StreamPipeline
 from fast_hamer_ros import image_conversion as conv
 from fast_hamer_ros import messages
+from fast_hamer_ros.camera_intrinsics import CameraInfoState
 from fast_hamer_ros.node_main import run_node
 from fast_hamer_ros.parameters import (
     NODE_NAME,
     PARAMETERS,
-    PARAMETERS_BY_NAME,
     ParamSpec,
+    change_refusal,
     check_parameter,
     descriptor,
+    unknown_parameter_message,
 )
 from fast_hamer_ros.tf_publisher import TfPublisher
 from fast_hamer_ros.worker import LatestSlot, PipelineStats, ReasonThrottle, SequenceGaps
@@ -159,16 +167,17 @@ class HandMeshNode(Node):
         self._params: dict[str, Any] = {}
         for spec in PARAMETERS:
             self._declare(spec)
-        self.add_pre_set_parameters_callback(self._log_rejections)
+        self._warn_unknown_parameters()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._store_parameters)
         p = self._params
 
         self._reconstructor = reconstructor if reconstructor is not None else build_reconstructor(p)
+        self._check_unused_mano()
         self._faces = self._reconstructor.faces
-        self._camera_info: CameraInfo | None = None
-        self._camera_lock = threading.Lock()
-        self._warned_no_info = False
+        self._cameras = CameraInfoState(self.get_logger(), self.resolve_topic_name("camera_info"))
+        self._warned_frame_id = False
+        self._warned_grey = False
         self._depth_slot: LatestSlot[_Frame] = LatestSlot()
         self._latest_depth: _Frame | None = None
         self._markers = messages.HandMarkers()
@@ -235,18 +244,37 @@ class HandMeshNode(Node):
             raise ValueError(f"invalid parameter: {reason}")
         self._params[spec.name] = value
 
-    def _log_rejections(self, params: list[Parameter]) -> list[Parameter]:
-        """Log every change that will be rejected, with the reason (rclpy rejects read-only, type and
-        range violations itself, silently; :meth:`_validate_parameters` rejects the rest)."""
-        for param in params:
-            spec = PARAMETERS_BY_NAME.get(param.name)
-            if spec is not None and spec.read_only:
-                reason = f"{param.name} is read-only (fixed when the node starts)"
-            else:
-                reason = check_parameter(param.name, param.value)
+    def _warn_unknown_parameters(self) -> None:
+        """One warning per parameter given for this node (params file section, ``-p``) that it does not
+        declare: a typo would otherwise be ignored silently."""
+        overrides = getattr(self, "_parameter_overrides", {})  # rclpy keeps them there (no accessor)
+        for name in sorted(n for n in overrides if not self.has_parameter(n)):
+            self.get_logger().warning(unknown_parameter_message(name))
+
+    def _change_refusal(self, params: list[Parameter]) -> str | None:
+        """The first :func:`change_refusal` of ``params``, else None."""
+        return next((r for p in params if (r := change_refusal(p.name, p.value)) is not None), None)
+
+    def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
+        """rclpy's, except that a refused change is answered (and logged) with the clear reason; rclpy's
+        own reply for a wrong type is ``expected '3' got '4'``. The SetParameters services call this."""
+        reason = self._change_refusal(parameter_list)
+        if reason is not None:
+            self.get_logger().warning(f"rejected parameter change: {reason}")
+            return SetParametersResult(successful=False, reason=reason)
+        return super().set_parameters_atomically(parameter_list)
+
+    def set_parameters(self, parameter_list: list[Parameter]) -> list[SetParametersResult]:
+        """Each parameter through :meth:`set_parameters_atomically`'s checks, then rclpy's."""
+        results = []
+        for param in parameter_list:
+            reason = self._change_refusal([param])
             if reason is not None:
                 self.get_logger().warning(f"rejected parameter change: {reason}")
-        return params
+                results.append(SetParametersResult(successful=False, reason=reason))
+            else:
+                results.extend(super().set_parameters([param]))
+        return results
 
     def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Reject a bad value with the reason; the node keeps the old value (rclpy checks read-only,
@@ -260,6 +288,22 @@ class HandMeshNode(Node):
     def _store_parameters(self, params: list[Parameter]) -> None:
         for param in params:
             self._params[param.name] = param.value
+
+    def _check_unused_mano(self) -> None:
+        """Landmarks mode does not load MANO; a ``mano_path`` given anyway is still checked, so that a
+        wrong file is said now rather than when a mesh checkpoint is added (warned, not refused)."""
+        path = self._params["mano_path"]
+        if self._reconstructor.mode != "landmarks" or not path:
+            return
+        from fast_hamer_core.mano import load_mano_arrays, resolve_mano_path
+
+        try:
+            load_mano_arrays(resolve_mano_path(path))
+        except (FileNotFoundError, ValueError) as exc:
+            self.get_logger().warning(
+                f"mano_path is not a usable MANO model ({exc}); landmarks-only mode does not use it, a mesh "
+                "checkpoint would fail with it"
+            )
 
     @property
     def reconstructor(self):
@@ -277,8 +321,7 @@ class HandMeshNode(Node):
         self._pipeline.submit(_Frame(msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        with self._camera_lock:
-            self._camera_info = msg
+        self._cameras.update(msg)
 
     def _on_depth(self, msg: Image) -> None:
         self._depth_slot.put(_Frame(msg, time.monotonic()))
@@ -286,31 +329,59 @@ class HandMeshNode(Node):
     # ------------------------------------------------------------------ pipeline stages (worker threads)
     def _on_stream_error(self, stage: str, exc: Exception) -> None:
         """A frame failed in a pipeline stage: logged (throttled), counted; the node keeps running."""
-        self._stats.error()
+        self._stats.error(f"inference failed ({stage}): {type(exc).__name__}: {exc}")
         if self._throttle.allow(("error", stage, type(exc).__name__)):
             self.get_logger().error(f"frame skipped ({stage}): {type(exc).__name__}: {exc}")
 
     def _reject(self, what: str, exc: Exception) -> None:
-        self._stats.reject()
+        self._stats.reject(f"malformed {what}: {exc}", frame=what != "depth image")
         if self._throttle.allow((what, str(exc))):
             self.get_logger().warning(f"skipped malformed {what}: {exc}")
 
-    def _camera(self, width: int, height: int) -> PinholeCamera:
-        with self._camera_lock:
-            info = self._camera_info
-        k = np.asarray(info.k, dtype=np.float64) if info is not None else np.zeros(9)
-        if info is not None and k[0] > 0 and k[4] > 0:
-            cam = PinholeCamera.from_k(k, info.width or width, info.height or height)
-            return cam.scaled_to(width, height)  # a binned / resized stream keeps its camera
-        cam = PinholeCamera.assumed(width, height, self._params["focal_length_px"])
-        if not self._warned_no_info:
-            self._warned_no_info = True
-            why = "no CameraInfo received" if info is None else "CameraInfo has no valid K"
+    def _to_rgb(self, msg) -> np.ndarray | None:
+        """The frame's RGB pixels, or None when it is refused (logged, counted): an empty frame_id (unless
+        ``default_frame_id`` replaces it, warned once), more than ``max_image_pixels`` pixels (checked
+        before decoding), a malformed message."""
+        if not msg.header.frame_id:
+            default = self._params["default_frame_id"]
+            if not default:
+                self._reject(
+                    "image", ValueError("header.frame_id is empty (set default_frame_id to use one)")
+                )
+                return None
+            if not self._warned_frame_id:
+                self._warned_frame_id = True
+                self.get_logger().warning(
+                    f"images with an empty header.frame_id get {default!r} (default_frame_id)"
+                )
+            msg.header.frame_id = default
+        if not self._warned_grey and getattr(msg, "encoding", "") in conv.GREY_ENCODINGS:
+            self._warned_grey = True
             self.get_logger().warning(
-                f"{why} on {self.resolve_topic_name('camera_info')}: using focal_length_px={cam.fx:.1f} "
-                "with the principal point at the image centre; metric depth will be approximate"
+                f"grey images ({msg.encoding}): the MediaPipe hand detector is trained on colour and finds "
+                "fewer hands in grey (6 of 12 on the test photos, 0 of 2 on some); use a colour stream"
             )
-        return cam
+        max_pixels = self._params["max_image_pixels"]
+        try:
+            if isinstance(msg, CompressedImage):
+                return conv.compressed_to_rgb(msg, max_pixels)
+            return conv.image_to_rgb(msg, max_pixels)
+        except conv.ImageConversionError as exc:
+            self._reject("image", exc)
+            return None
+
+    def _camera(self, width: int, height: int) -> PinholeCamera | None:
+        """The camera of a ``width`` x ``height`` frame (:class:`CameraInfoState`: the newest CameraInfo
+        when the core's check passes, else ``camera_info_fallback``); None: skip it, counted as refused."""
+        p = self._params
+        camera = self._cameras.camera_for(
+            width, height, p["focal_length_px"], p["camera_info_fallback"], p["image_rectified"]
+        )
+        if camera is None:
+            self._stats.reject(
+                f"CameraInfo refused: {self._cameras.refusal} (camera_info_fallback=skip_frames)"
+            )
+        return camera
 
     def _depth_for(self, header) -> np.ndarray | None:
         pending = self._depth_slot.take(timeout_s=0.0)
@@ -334,13 +405,13 @@ class HandMeshNode(Node):
     def _prepare(self, frame: _Frame) -> PreparedFrame | None:
         """Stage 1: the message as RGB with its camera (and the matching depth image); None skips it."""
         msg = frame.msg
-        try:
-            rgb = conv.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else conv.image_to_rgb(msg)
-        except conv.ImageConversionError as exc:
-            self._reject("image", exc)
+        rgb = self._to_rgb(msg)
+        if rgb is None:
             return None
         height, width = rgb.shape[:2]
         camera = self._camera(width, height)
+        if camera is None:  # a refused CameraInfo and camera_info_fallback=skip_frames
+            return None
         depth = self._depth_for(msg.header) if self._depth_sub is not None else None
         p = self._params
         depth_options = {
@@ -398,7 +469,19 @@ class HandMeshNode(Node):
         status.name = f"{self.get_fully_qualified_name()}: hand pipeline"
         status.hardware_id = str(self._reconstructor.device)
         status.level, status.message = DiagnosticStatus.OK, "running"
-        if snap.seconds_since_input is None:
+        if snap.failed_in_window > 0 and snap.processed_in_window == 0:
+            status.level = DiagnosticStatus.ERROR
+            status.message = (
+                f"every frame of the last {self._stats.window_s:.0f} s failed or was refused "
+                f"({snap.failed_in_window}); last: {snap.last_failure}"
+            )
+        elif self._cameras.refusal is not None:
+            status.level = DiagnosticStatus.WARN
+            status.message = (
+                f"CameraInfo refused: {self._cameras.refusal} "
+                f"(camera_info_fallback={self._params['camera_info_fallback']})"
+            )
+        elif snap.seconds_since_input is None:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 f"no image received on {self._image_sub.topic_name}",
@@ -406,7 +489,7 @@ class HandMeshNode(Node):
         elif snap.seconds_since_input > STALE_INPUT_S:
             status.level = DiagnosticStatus.WARN
             status.message = f"no image for {snap.seconds_since_input:.1f} s on {self._image_sub.topic_name}"
-        elif self._warned_no_info and self._camera_info is None:
+        elif not self._cameras.received:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 "running without CameraInfo (focal_length_px)",
@@ -429,6 +512,8 @@ class HandMeshNode(Node):
             "messages_rejected": str(snap.rejected_total),
             "inference_errors": str(snap.errors_total),
             "hands_last_frame": str(snap.hands_last_frame),
+            "hands_dropped_non_finite": str(getattr(self._reconstructor, "dropped_non_finite", 0)),
+            "camera_info": self._camera_state(),
         }
         values.update(self._detection_rates())
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
@@ -445,6 +530,12 @@ class HandMeshNode(Node):
             else "0"
             for name in DETECTION_RATES
         }
+
+    def _camera_state(self) -> str:
+        if not self._cameras.received:
+            return "none received"
+        refusal = self._cameras.refusal
+        return "valid" if refusal is None else f"refused: {refusal}"
 
     def _publish_diagnostics(self) -> None:
         array = DiagnosticArray()

@@ -9,6 +9,7 @@ and the node keeps the old one.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ class ParamSpec:
             return f"{self.name}={value!r} is not one of {', '.join(map(repr, self.choices))}"
         if self.name == "device" and not _DEVICE_RE.match(value):
             return f"device={value!r} must be 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        if self.name == "default_frame_id" and any(c.isspace() for c in value):
+            return f"default_frame_id={value!r} must not contain whitespace"
         if self.name == "tf_prefix" and not _PREFIX_RE.match(value):
             return (
                 f"tf_prefix={value!r} must be empty or start with a letter, contain only letters, "
@@ -58,9 +61,24 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("image_qos", "sensor_data", "QoS of the image, camera_info and depth subscriptions: "
               "'sensor_data' (best effort, keep last 1; matches any publisher), 'reliable' (keep last 1), "
               "'system_default'.", True, choices=("sensor_data", "reliable", "system_default")),
-    ParamSpec("focal_length_px", 0.0, "Focal length (pixels) used while no CameraInfo with a valid K has "
-              "arrived; 0 = the image's larger side (about a 53 degree field of view). A warning is "
-              "logged once when it is used.", range=(0.0, 100000.0)),
+    ParamSpec("focal_length_px", 0.0, "Focal length (pixels) used while no CameraInfo has arrived (and "
+              "as camera_info_fallback says); 0 = the image's larger side (about a 53 degree field of "
+              "view). A warning is logged once when it is used.", range=(0.0, 100000.0)),
+    ParamSpec("camera_info_fallback", "last_valid", "What a frame uses while the newest CameraInfo is "
+              "refused (non-finite, a focal length or principal point that does not fit the image, K for "
+              "another aspect ratio, unknown distortion model): 'last_valid' (the last valid CameraInfo; "
+              "focal_length_px before any), 'focal_length_px' (the assumed camera), 'skip_frames' (no "
+              "output until a valid CameraInfo arrives). Refusals are warned with the field named.",
+              choices=("last_valid", "focal_length_px", "skip_frames")),
+    ParamSpec("image_rectified", False, "The `image` topic is rectified (image_proc's image_rect): "
+              "intrinsics from CameraInfo P, D ignored. False (a raw image): K and D, lens distortion "
+              "(plumb_bob, rational_polynomial, equidistant) is undone for the 3D and applied to the "
+              "overlay."),
+    ParamSpec("max_image_pixels", 40000000, "Images with more pixels (width*height) are refused before "
+              "they are decoded (CompressedImage: the size is read from the PNG/JPEG header).",
+              range=(1, 1000000000)),
+    ParamSpec("default_frame_id", "", "Frame id given to images whose header.frame_id is empty (warned "
+              "once). Empty: such images are refused (their outputs would have no frame)."),
     # ---- models (loaded once)
     ParamSpec("checkpoint", "mobilenetv3_large", "Mesh model: a model name (the newest checkpoint of "
               "that model in the models directory) or a path (a student .pt or a HaMeR .ckpt). Empty, or a "
@@ -141,6 +159,24 @@ def check_parameter(name: str, value) -> str | None:
     if spec is None:
         return f"unknown parameter {name!r}"
     return spec.check(value)
+
+
+def change_refusal(name: str, value) -> str | None:
+    """Why setting ``name`` to ``value`` on a running node is refused (read-only, type, range, choices,
+    format), else None. None too for a name that is not in the table (rclpy's own, e.g. use_sim_time)."""
+    spec = PARAMETERS_BY_NAME.get(name)
+    if spec is None:
+        return None
+    if spec.read_only:
+        return f"{name} is read-only (fixed when the node starts)"
+    return spec.check(value)
+
+
+def unknown_parameter_message(name: str) -> str:
+    """The warning for a parameter the node does not declare, with the nearest known name."""
+    close = difflib.get_close_matches(name, list(PARAMETERS_BY_NAME), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown parameter {name!r} ignored{hint}"
 
 
 def descriptor(spec: ParamSpec):
