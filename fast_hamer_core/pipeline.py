@@ -84,6 +84,7 @@ class HandReconstructor:
         runtime: str = "torch",
         runtime_model: str | None = None,
         require_mesh: bool = False,
+        detector: str = "mediapipe",
     ) -> HandReconstructor:
         """Build detector, model and tracker from file names. ``checkpoint=None`` -> landmarks-only mode.
 
@@ -93,6 +94,9 @@ class HandReconstructor:
 
         ``runtime``: ``"torch"`` runs ``checkpoint``; ``"onnxruntime"`` / ``"tensorrt"`` run ``runtime_model``
         (the ``.onnx`` / engine file from ``fast-hamer export``) through :mod:`fast_hamer_core.runtime`.
+
+        ``detector``: ``"mediapipe"`` (``detector_model`` = its ``.task``, optional) or ``"yolo"``
+        (``detector_model`` = the YOLO ``.pt`` weights, e.g. WiLoR's; boxes only, so it needs a mesh model).
         """
         from fast_hamer_core.detection import create_detector
         from fast_hamer_core.tracking import HandTracker
@@ -121,16 +125,21 @@ class HandReconstructor:
                 model = load_model(path, mano_path=resolve_mano_path(mano), device=device)
         else:
             log.info("no mesh checkpoint configured: landmarks-only mode (21 joints by PnP, no mesh)")
-        detector = create_detector(
-            "mediapipe",
-            model_path=detector_model,
-            handedness=handedness,
+        if detector == "yolo":
+            if model is None:
+                raise ValueError("the yolo detector gives boxes only: it needs a mesh checkpoint")
+            backend = {"weights_path": detector_model, "device": device}
+        else:
+            backend = {"model_path": detector_model, "handedness": handedness}
+        hand_detector = create_detector(
+            detector,
+            **backend,
             mirrored_input=mirrored_input,
             max_hands=max_hands,
             min_detection_confidence=min_detection_confidence,
         )
         tracker = HandTracker(**(tracking or {}))
-        return cls(detector=detector, model=model, device=device, tracker=tracker, fp16=fp16)
+        return cls(detector=hand_detector, model=model, device=device, tracker=tracker, fp16=fp16)
 
     # ------------------------------------------------------------------ accessors
     @property
