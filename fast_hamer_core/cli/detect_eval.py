@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [image.file for image in labels if not (image_dir / image.file).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])}"
+            f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])} "
+            "(pass --images FOLDER where they are)"
         )
     kwargs = detector_kwargs(args)
     log.info(
