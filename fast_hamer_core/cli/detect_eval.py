@@ -25,7 +25,8 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD, SHARED_LABELS_PATH
+    from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD
+    from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH
 
     p = sub.add_parser(
         "detect-eval",
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "gloved, several people, dark), precision, duplicates (one hand reported twice: they count "
         "against precision), side accuracy on the found hands whose side is labelled, and milliseconds "
         "per image (detector only, after a warm-up). Detections match labels one-to-one (Hungarian) on "
-        "box IoU. The label format is documented in fast_hamer_core/evaluation/detection.py; "
+        "box IoU. The label format is documented in fast_hamer_core/evaluation/hand_labels.py; "
         "`fast-hamer detect-hard-set` makes harder copies of a labelled set.",
         epilog="examples: fast-hamer detect-eval --images ../shared/data/hands --out results/det.json  |  "
         "fast-hamer detect-eval --labels hard/labels.json --handedness raw  |  "
@@ -116,12 +117,8 @@ def detector_kwargs(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from fast_hamer_core.detection import create_detector
-    from fast_hamer_core.evaluation.detection import (
-        evaluate_detector,
-        format_summary,
-        load_labels,
-        summarise,
-    )
+    from fast_hamer_core.evaluation.detection import evaluate_detector, format_summary, summarise
+    from fast_hamer_core.evaluation.hand_labels import load_labels
 
     if not 0.0 < args.iou <= 1.0:
         raise ValueError(f"--iou must be in (0, 1], got {args.iou}")

@@ -11,7 +11,7 @@ log = logging.getLogger("fast_hamer.detect_hard_set")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fast_hamer_core.evaluation.detection import SHARED_LABELS_PATH
+    from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH
     from fast_hamer_core.evaluation.hard_cases import MAKERS
 
     p = sub.add_parser(
@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fast_hamer_core.evaluation.detection import load_labels
+    from fast_hamer_core.evaluation.hand_labels import load_labels
     from fast_hamer_core.evaluation.hard_cases import MAKERS, write_hard_set
 
     makers = [name.strip() for name in args.cases.split(",") if name.strip()]

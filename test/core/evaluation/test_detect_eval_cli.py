@@ -9,7 +9,7 @@ from fixtures.data import HANDS_DIR
 
 from fast_hamer_core.cli import main
 from fast_hamer_core.detection.assets import ensure_detector_model
-from fast_hamer_core.evaluation.detection import SHARED_LABELS_PATH, load_labels, save_labels
+from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels, save_labels
 
 
 @pytest.fixture(scope="module")
