@@ -103,6 +103,7 @@ class HandReconstructor:
         stream: bool = False,
         search_every: int = 10,
         max_unconfirmed_frames: int = 5,
+        detector: str = "mediapipe",
     ) -> HandReconstructor:
         """Build detector, model and tracker from file names. ``checkpoint=None`` -> landmarks-only mode.
 
@@ -116,6 +117,8 @@ class HandReconstructor:
         ``stream``: a live stream (see the module docstring): the stream detector with a palm search every
         ``search_every`` frames while hands are tracked, and in mesh mode tracking by reconstruction for at
         most ``max_unconfirmed_frames`` frames without a detection.
+        ``detector``: ``"mediapipe"`` (``detector_model`` = its ``.task``, optional) or ``"yolo"``
+        (``detector_model`` = the YOLO ``.pt`` weights, e.g. WiLoR's; boxes only, so it needs a mesh model).
         """
         from fast_hamer_core.detection import create_detector
         from fast_hamer_core.tracking import HandTracker
@@ -144,24 +147,30 @@ class HandReconstructor:
                 model = load_model(path, mano_path=resolve_mano_path(mano), device=device)
         else:
             log.info("no mesh checkpoint configured: landmarks-only mode (21 joints by PnP, no mesh)")
-        detector_options = {
-            "model_path": detector_model,
-            "handedness": handedness,
+        if detector == "yolo":
+            if model is None:
+                raise ValueError("the yolo detector gives boxes only: it needs a mesh checkpoint")
+            if stream:
+                log.info("the yolo detector has no stream state: every frame is searched in full")
+            backend = {"weights_path": detector_model, "device": device}
+        else:
+            backend = {"model_path": detector_model, "handedness": handedness}
+        common = {
             "mirrored_input": mirrored_input,
             "max_hands": max_hands,
             "min_detection_confidence": min_detection_confidence,
         }
-        if stream:
+        if stream and detector != "yolo":
             from fast_hamer_core.detection.stream import StreamHandDetector
 
-            detector = StreamHandDetector(search_every=search_every, **detector_options)
+            hand_detector = StreamHandDetector(search_every=search_every, **backend, **common)
         else:
-            detector = create_detector("mediapipe", **detector_options)
+            hand_detector = create_detector(detector, **backend, **common)
         tracking = dict(tracking or {})
         if stream and model is not None:
             tracking.setdefault("max_unconfirmed_frames", max_unconfirmed_frames)
         tracker = HandTracker(**tracking)
-        return cls(detector=detector, model=model, device=device, tracker=tracker, fp16=fp16)
+        return cls(detector=hand_detector, model=model, device=device, tracker=tracker, fp16=fp16)
 
     # ------------------------------------------------------------------ accessors
     @property

@@ -16,6 +16,8 @@ import sys
 SUBCOMMANDS: tuple[str, ...] = (
     "infer",
     "detect",
+    "detect_eval",
+    "detect_hard_set",
     "mano",
     "models",
     "train",
