@@ -172,7 +172,7 @@ def load_weights(
     assert not result.unexpected_keys and all(k.startswith("mano.") for k in result.missing_keys)
 
 
-def _build_empty(config: ModelConfig, device: torch.device) -> HandMeshModel:
+def build_empty(config: ModelConfig, device: torch.device) -> HandMeshModel:
     """The architecture with uninitialised storage on ``device`` (skips random init: the checkpoint
     overwrites every persistent tensor). Falls back to a normal build if it has non-persistent buffers."""
     with torch.device("meta"):
@@ -224,7 +224,7 @@ def load_model(
             naming the keys.
     """
     config, state, _ = read_checkpoint(checkpoint, model_name)
-    model = _build_empty(config, torch.device(device))
+    model = build_empty(config, torch.device(device))
     load_weights(model, state, source=str(find_run_checkpoint(checkpoint)))
     if mano_path is not None:
         model.set_mano(as_mano(mano_path))
