@@ -372,10 +372,18 @@ def backbone_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     return {f"backbone.{k}": tuple(v.shape) for k, v in backbone.state_dict().items()}
 
 
-def architectures_fitting(state: dict[str, torch.Tensor]) -> list[str]:
-    """Registered names whose backbone has exactly the keys and shapes of ``state``'s ``backbone.*``."""
+def architectures_fitting(state: dict[str, torch.Tensor], first_only: bool = False) -> list[str]:
+    """Registered names whose backbone has exactly the keys and shapes of ``state``'s ``backbone.*``;
+    HaMeR's / Fast-HaMeR's architectures are tried first (``first_only``: stop at the first fit)."""
     have = {k: tuple(v.shape) for k, v in state.items() if k.startswith("backbone.")}
-    return [n for n in list_models() if backbone_shapes(get_config(n)) == have]
+    upstream = list(FAST_HAMER_BACKBONES.values())
+    fits = []
+    for name in upstream + [n for n in list_models() if n not in upstream]:
+        if backbone_shapes(get_config(name)) == have:
+            fits.append(name)
+            if first_only:
+                break
+    return fits
 
 
 def check_weights_fit(config: ModelConfig, state: dict[str, torch.Tensor], path: Path, said_by: str) -> None:
@@ -385,8 +393,8 @@ def check_weights_fit(config: ModelConfig, state: dict[str, torch.Tensor], path:
         backbone_shapes(config), {k: v for k, v in state.items() if k.startswith("backbone.")}
     )
     if mismatch:
-        fits = architectures_fitting(state)
-        fit = f"they fit {', '.join(fits)}" if fits else "they fit no registered architecture"
+        fits = architectures_fitting(state, first_only=True)
+        fit = f"they fit {fits[0]}" if fits else "they fit no registered architecture"
         raise CheckpointError(
             f"{path}: {said_by} says {config.name}, but its backbone weights contradict it ({fit}): "
             f"{path} does not fit model {config.name!r}: {mismatch}"
@@ -445,14 +453,13 @@ def read_lightning_run(path: Path, data: Any, model: str | ModelConfig | None = 
         said_by = f"its config ({source}: MODEL.BACKBONE {_show(backbone_id(cfg))})"
         check_weights_fit(config, kept, path, said_by)
     else:
-        fits = architectures_fitting(kept)
+        fits = architectures_fitting(kept, first_only=True)
         if not fits:
             raise CheckpointError(
                 f"{path}: no config (hyper_parameters['cfg'] or {CONFIG_NAME} beside it or one level up) "
                 "and its backbone weights fit no registered architecture"
             )
-        preferred = [n for n in fits if upstream_backbone(n)] or fits
-        config = get_config(preferred[0])
+        config = get_config(fits[0])
         log.info("%s: no config found; its weights fit %s", path, config.name)
         said_by = "its weights"
     kind, size = backbone_id(cfg) if cfg is not None else (upstream_backbone(config.name), None)

@@ -99,11 +99,12 @@ class SequentialBackbone(nn.Sequential):
 
         Accepts the full classifier's state dict (torchvision / timm names: the dropped modules'
         keys, e.g. ``fc.*`` or ``classifier.*``, are ignored) or one in this Sequential's names
-        (``0.weight``, with or without a ``backbone.`` prefix, as Fast-HaMeR's checkpoints hold it).
+        (``0.weight``; with a ``backbone.`` prefix only the ``backbone.*`` keys are read, so a whole
+        model's state dict, as Fast-HaMeR's checkpoints hold it, works too).
         """
         state = read_state_dict_file(path)
-        if state and all(k.startswith("backbone.") for k in state):
-            state = {k[len("backbone.") :]: v for k, v in state.items()}
+        if any(k.startswith("backbone.") for k in state):  # a whole model (Fast-HaMeR .ckpt, our .pt)
+            state = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
         expected = self.state_dict()
         if not set(state) & set(expected):  # classifier names -> ours
             mapped = {self.sequential_key(k): v for k, v in state.items()}

@@ -86,7 +86,7 @@ def test_kd_run_folder_loads_with_the_same_backbone_outputs(mobilenet_run, mobil
         torch.load(ckpt, weights_only=True)
     model = load_model(run)
     assert "omegaconf" not in sys.modules and "yacs" not in sys.modules
-    assert model.config.name == "fh_mobilenet_v3_large" and not model.training
+    assert model.config == get_config("fh_mobilenet_v3_large") and not model.training
     state = model.state_dict()
     assert set(state) == {k for k in written if k.startswith(("backbone.", "mano_head."))}
     for k, v in state.items():
@@ -99,7 +99,9 @@ def test_kd_run_folder_loads_with_the_same_backbone_outputs(mobilenet_run, mobil
 
 
 def test_provenance_of_a_run(mobilenet_run) -> None:
-    config, state, meta = read_checkpoint(mobilenet_run[0] / "checkpoints")  # the checkpoints folder works too
+    config, state, meta = read_checkpoint(
+        mobilenet_run[0] / "checkpoints"
+    )  # the checkpoints folder works too
     assert config.name == "fh_mobilenet_v3_large"
     assert meta["source"].endswith("checkpoints/last.ckpt") and meta["step"] == 12_000
     assert (meta["backbone_type"], meta["source_format"]) == ("mobilenet_v3 large", "fast_hamer_lightning")
@@ -210,3 +212,28 @@ def test_classifier_imagenet_file_initialises_the_backbone(tmp_path: Path) -> No
     model = create_model("fh_mobilenet_v3_large", backbone_init=tmp_path / "mobilenet_v3_large.pth")
     for k, v in classifier.features.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[k], v), k
+
+
+def test_a_student_config_where_hamer_keeps_its_config_is_caught(tmp_path: Path) -> None:
+    """HaMeR's layout (hamer_ckpts/model_config.yaml above checkpoints/hamer.ckpt) is read, so a resnet
+    config there no longer passes for the ViT teacher's."""
+    from fixtures.hamer_checkpoint import hamer_model_config, write_hamer_checkpoint
+
+    from fast_hamer_core.models.lightning import check_weights_fit
+
+    ckpt = tmp_path / "hamer_ckpts" / "checkpoints" / "hamer.ckpt"
+    state = {
+        "backbone.patch_embed.proj.weight": torch.zeros(16, 3, 16, 16),
+        "mano_head.deccam.bias": torch.zeros(3),
+    }
+    write_hamer_checkpoint(ckpt, state, model_config=hamer_model_config(), write_yaml=False)
+    import yaml
+
+    resnet = fast_hamer_model_config("resnet", 50)
+    (tmp_path / "hamer_ckpts" / "model_config.yaml").write_text(yaml.safe_dump(resnet))
+    with pytest.raises(
+        CheckpointError, match=r"hyper_parameters and .*hamer_ckpts/model_config.yaml describe"
+    ):
+        load_model(tmp_path / "hamer_ckpts")
+    with pytest.raises(CheckpointError, match=r"says fh_resnet50, but its backbone weights contradict it"):
+        check_weights_fit(get_config("fh_resnet50"), state, ckpt, "its config")
