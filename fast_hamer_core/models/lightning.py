@@ -174,8 +174,9 @@ def _first_difference(a: ModelConfig, b: ModelConfig) -> str:
 
 
 def lookup(cfg: Any, dotted: str, default: Any = None) -> Any:
-    """``cfg['A']['B']`` for ``"A.B"``; a value that is exactly ``${X.Y}`` is looked up in ``cfg`` too
-    (plain references only: no resolvers, no string interpolation)."""
+    """``cfg['A']['B']`` for ``"A.B"`` (``default`` if absent). A value that is exactly ``${X.Y}`` is
+    replaced by ``X.Y`` of ``cfg`` (plain references only: no resolvers, no string interpolation); one
+    that leads nowhere stays the string it is, so that errors show it."""
     node = cfg
     for part in dotted.split("."):
         node = node.get(part) if isinstance(node, dict) else None
@@ -183,9 +184,10 @@ def lookup(cfg: Any, dotted: str, default: Any = None) -> Any:
             return default
         for _ in range(8):  # follow a chain of plain references
             match = _REF.fullmatch(node) if isinstance(node, str) else None
-            if not match:
+            target = lookup(cfg, match.group(1)) if match else None
+            if target is None:
                 break
-            node = lookup(cfg, match.group(1))
+            node = target
     return node
 
 
@@ -212,6 +214,7 @@ def registry_name_for(cfg: Any, source: str) -> str:
 
 
 _HEAD_SIZES: tuple[str, ...] = ("depth", "heads", "dim_head", "mlp_dim")
+_DEC = "MODEL.MANO_HEAD.TRANSFORMER_DECODER."
 
 
 def _head_checks(cfg: Any, h: HeadConfig) -> list[tuple[str, Any, Any]]:
@@ -238,9 +241,8 @@ def model_config_from_run(cfg: Any, source: str) -> ModelConfig:
     (``FEATURE_DIM`` != ``context_dim``, a context_dim other than the backbone's channels, ...).
     """
     base = get_config(registry_name_for(cfg, source))
-    dec = lookup(cfg, "MODEL.MANO_HEAD.TRANSFORMER_DECODER", {}) or {}
     h = base.head
-    context = lookup(dec, "context_dim", base.context_dim)
+    context = lookup(cfg, _DEC + "context_dim", base.context_dim)
     feature_dim = lookup(cfg, "MODEL.BACKBONE.FEATURE_DIM")
     kind = upstream_backbone(base.name)
     if feature_dim is not None and feature_dim != context:
@@ -251,19 +253,19 @@ def model_config_from_run(cfg: Any, source: str) -> ModelConfig:
     checks = [
         (f"context_dim ({kind} gives {base.context_dim} channels)", context, base.context_dim),
         *_head_checks(cfg, h),
-        ("TRANSFORMER_DECODER.norm", lookup(dec, "norm", "layer"), "layer"),
+        ("TRANSFORMER_DECODER.norm", lookup(cfg, _DEC + "norm", "layer"), "layer"),
         ("MANO.NUM_HAND_JOINTS", lookup(cfg, "MANO.NUM_HAND_JOINTS", h.num_hand_joints), h.num_hand_joints),
         ("MODEL.IMAGE_SIZE", lookup(cfg, "MODEL.IMAGE_SIZE", 256), base.preprocess.crop_size),
     ]
     _check(source, f"a config {base.name} can load", checks)
     head = HeadConfig(
-        dim=int(lookup(dec, "dim", h.dim)),
-        depth=int(lookup(dec, "depth", h.depth)),
-        heads=int(lookup(dec, "heads", h.heads)),
-        dim_head=int(lookup(dec, "dim_head", h.dim_head)),
-        mlp_dim=int(lookup(dec, "mlp_dim", h.mlp_dim)),
-        dropout=float(lookup(dec, "dropout", h.dropout)),
-        emb_dropout=float(lookup(dec, "emb_dropout", h.emb_dropout)),
+        dim=int(lookup(cfg, _DEC + "dim", h.dim)),
+        depth=int(lookup(cfg, _DEC + "depth", h.depth)),
+        heads=int(lookup(cfg, _DEC + "heads", h.heads)),
+        dim_head=int(lookup(cfg, _DEC + "dim_head", h.dim_head)),
+        mlp_dim=int(lookup(cfg, _DEC + "mlp_dim", h.mlp_dim)),
+        dropout=float(lookup(cfg, _DEC + "dropout", h.dropout)),
+        emb_dropout=float(lookup(cfg, _DEC + "emb_dropout", h.emb_dropout)),
         ief_iters=int(lookup(cfg, "MODEL.MANO_HEAD.IEF_ITERS", h.ief_iters)),
     )
     mean = tuple(float(v) for v in lookup(cfg, "MODEL.IMAGE_MEAN", IMAGENET_MEAN))
@@ -284,7 +286,6 @@ def check_hamer_config(cfg: Any, config: ModelConfig, source: str) -> None:
     """Check a HaMeR / Fast-HaMeR config against a chosen ``config``: same backbone type (when the
     registry knows which upstream type builds it) and the same transformer head; CheckpointError else.
     Keys absent from ``cfg`` take HaMeR's defaults."""
-    dec = lookup(cfg, "MODEL.MANO_HEAD.TRANSFORMER_DECODER", {}) or {}
     h = config.head
     want_type = upstream_backbone(config.name) or ("vit" if config.backbone == "vit" else None)
     crop = config.preprocess.crop_size
@@ -292,10 +293,13 @@ def check_hamer_config(cfg: Any, config: ModelConfig, source: str) -> None:
         *_head_checks(cfg, h),
         ("MODEL.MANO_HEAD.IEF_ITERS", lookup(cfg, "MODEL.MANO_HEAD.IEF_ITERS", 1), h.ief_iters),
         ("MODEL.IMAGE_SIZE", lookup(cfg, "MODEL.IMAGE_SIZE", crop), crop),
-        *((f"TRANSFORMER_DECODER.{k}", lookup(dec, k, getattr(h, k)), getattr(h, k)) for k in _HEAD_SIZES),
+        *(
+            (f"TRANSFORMER_DECODER.{k}", lookup(cfg, _DEC + k, getattr(h, k)), getattr(h, k))
+            for k in _HEAD_SIZES
+        ),
         (
             "TRANSFORMER_DECODER.context_dim",
-            lookup(dec, "context_dim", config.context_dim),
+            lookup(cfg, _DEC + "context_dim", config.context_dim),
             config.context_dim,
         ),
     ]

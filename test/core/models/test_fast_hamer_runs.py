@@ -237,3 +237,19 @@ def test_a_student_config_where_hamer_keeps_its_config_is_caught(tmp_path: Path)
         load_model(tmp_path / "hamer_ckpts")
     with pytest.raises(CheckpointError, match=r"says fh_resnet50, but its backbone weights contradict it"):
         check_weights_fit(get_config("fh_resnet50"), state, ckpt, "its config")
+
+
+def test_plain_references_in_the_config_are_followed(tmp_path: Path, mobilenet) -> None:
+    """``${A.B}`` values (OmegaConf interpolations, unresolved in the file) are looked up in the config;
+    no resolver runs and other strings stay as they are."""
+    from fast_hamer_core.models.lightning import lookup
+
+    cfg = fast_hamer_model_config("mobilenet_v3", "large")
+    cfg["STUDENT"] = {"TYPE": "mobilenet_v3", "DIM": 960}
+    cfg["MODEL"]["BACKBONE"]["TYPE"] = "${STUDENT.TYPE}"
+    cfg["MODEL"]["MANO_HEAD"]["TRANSFORMER_DECODER"]["context_dim"] = "${STUDENT.DIM}"
+    assert lookup(cfg, "MODEL.BACKBONE.TYPE") == "mobilenet_v3"
+    assert lookup(cfg, "MANO.MEAN_PARAMS") == "${MANO.DATA_DIR}/mano_mean_params.npz"  # not a plain reference
+    assert lookup(cfg, "MODEL.NOPE", 7) == 7
+    ckpt = write_fast_hamer_run(tmp_path / "r", student_state(mobilenet, 960), cfg)
+    assert load_model(ckpt).config == get_config("fh_mobilenet_v3_large")
