@@ -81,9 +81,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "once). Empty: such images are refused (their outputs would have no frame)."),
     # ---- models (loaded once)
     ParamSpec("checkpoint", "mobilenetv3_large", "Mesh model: a model name (the newest checkpoint of "
-              "that model in the models directory) or a path (a student .pt or a HaMeR .ckpt). Empty, or a "
-              "name with no checkpoint yet: landmarks-only mode (21 joints from the detector lifted to 3D, "
-              "no mesh, no MANO), said in one log line.", True),
+              "that model in the models directory) or a path (a student .pt, a HaMeR / Fast-HaMeR .ckpt "
+              "or its run folder). Empty, or a name with no checkpoint yet: landmarks-only mode (21 joints "
+              "from the detector lifted to 3D, no mesh, no MANO), said in one log line.", True),
     ParamSpec("mano_path", "", "MANO right-hand model (.npz or the licensed .pkl). Empty: the models "
               "directory ($FAST_HAMER_MODELS or ~/.cache/fast_hamer/models)/mano/.", True),
     ParamSpec("detector_model", "", "MediaPipe hand_landmarker.task. Empty: "

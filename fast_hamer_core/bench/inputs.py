@@ -91,14 +91,15 @@ def load_mano_or_stand_in(path: str | None, notes: list[str]):
 
 
 def load_torch_model(spec: str, device: str):
-    """A registered name (random weights) or a checkpoint file -> HandMeshModel in eval mode on ``device``."""
+    """A registered name (random weights), a checkpoint file or a run folder -> HandMeshModel in eval mode."""
     from fast_hamer_core.models import create_model, list_models, load_model
 
-    if Path(spec).expanduser().is_file():
+    if Path(spec).expanduser().exists():  # a checkpoint file, or a HaMeR / Fast-HaMeR run folder
         return load_model(spec, mano_path=None, device=device).eval()
     if spec not in list_models():
         raise ValueError(
-            f"{spec!r} is neither a checkpoint file nor a registered model ({', '.join(list_models())})"
+            f"{spec!r} is neither a checkpoint (file or run folder) nor a registered model "
+            f"({', '.join(list_models())})"
         )
     torch.manual_seed(0)
     return create_model(spec).to(device).eval()
