@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,13 +50,6 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
-    qos_profile_system_default,
-)
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from visualization_msgs.msg import MarkerArray
 
@@ -68,6 +60,14 @@ from fast_hamer_ros import image_conversion as conv
 from fast_hamer_ros import messages
 from fast_hamer_ros.camera_intrinsics import CameraInfoState
 from fast_hamer_ros.node_main import run_node
+from fast_hamer_ros.node_setup import (
+    OVERLAY_QOS,
+    STALE_INPUT_S,
+    ReceivedFrame,
+    build_reconstructor,
+    image_qos,
+    stamp_seconds,
+)
 from fast_hamer_ros.parameters import (
     NODE_NAME,
     PARAMETERS,
@@ -82,77 +82,6 @@ from fast_hamer_ros.worker import LatestSlot, PipelineStats, ReasonThrottle, Seq
 
 #: Keys of the per-frame detector rates in /diagnostics.
 DETECTION_RATES: tuple[str, ...] = ("palm_searches", "landmark_passes", "mirror_passes")
-
-#: QoS of hands/overlay.
-OVERLAY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
-#: Seconds without images after which /diagnostics reports WARN.
-STALE_INPUT_S = 5.0
-
-
-@dataclass
-class _Frame:
-    """A received image message, not yet converted (conversion happens on the worker)."""
-
-    msg: Any
-    received_at: float  #: time.monotonic() at reception
-
-
-def image_qos(name: str) -> QoSProfile:
-    """The QoS named by the ``image_qos`` parameter. 'sensor_data' is best effort, keep last 1, volatile:
-    it matches reliable and best-effort publishers and never queues old frames."""
-    if name == "sensor_data":
-        return QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=1,
-            reliability=ReliabilityPolicy.BEST_EFFORT,
-            durability=DurabilityPolicy.VOLATILE,
-        )
-    if name == "reliable":
-        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
-    if name == "system_default":
-        return qos_profile_system_default
-    raise ValueError(f"unknown image_qos {name!r}")
-
-
-def stamp_seconds(header) -> float:
-    return float(header.stamp.sec) + 1e-9 * float(header.stamp.nanosec)
-
-
-def build_reconstructor(params: dict[str, Any]):
-    """The HandReconstructor described by the node's parameters (model loaded once, here)."""
-    from fast_hamer_core.pipeline import HandReconstructor
-
-    tracking = None
-    if params["tracking.enabled"]:
-        tracking = {
-            "ttl_frames": params["tracking.ttl_frames"],
-            "detect_every": params["tracking.detect_every"],
-        }
-        if params["tracking.smoothing"]:
-            tracking["one_euro"] = {
-                "min_cutoff": params["tracking.min_cutoff_hz"],
-                "beta": params["tracking.beta"],
-            }
-    reconstructor = HandReconstructor.from_options(
-        checkpoint=params["checkpoint"] or None,
-        mano=params["mano_path"] or None,
-        detector_model=params["detector_model"] or None,
-        device=params["device"],
-        handedness=params["handedness"],
-        mirrored_input=params["mirrored_input"],
-        max_hands=params["max_hands"],
-        min_detection_confidence=params["min_detection_confidence"],
-        tracking=tracking,
-        fp16=params["fp16"],
-        runtime=params["runtime"],
-        runtime_model=params["runtime_model"] or None,
-        stream=params["stream.enabled"],
-        search_every=params["stream.search_every_frames"],
-        max_unconfirmed_frames=params["stream.max_unconfirmed_frames"],
-    )
-    if not params["tracking.enabled"]:
-        reconstructor.tracker = None
-    return reconstructor
 
 
 class HandMeshNode(Node):
@@ -178,8 +107,8 @@ class HandMeshNode(Node):
         self._cameras = CameraInfoState(self.get_logger(), self.resolve_topic_name("camera_info"))
         self._warned_frame_id = False
         self._warned_grey = False
-        self._depth_slot: LatestSlot[_Frame] = LatestSlot()
-        self._latest_depth: _Frame | None = None
+        self._depth_slot: LatestSlot[ReceivedFrame] = LatestSlot()
+        self._latest_depth: ReceivedFrame | None = None
         self._markers = messages.HandMarkers()
         self._stats = PipelineStats()
         self._gaps = SequenceGaps()
@@ -318,13 +247,13 @@ class HandMeshNode(Node):
         self._stats.input()
         gid = info.get("publisher_gid") or {}
         self._gaps.observe(bytes(gid.get("data", b"")), info.get("publication_sequence_number"))
-        self._pipeline.submit(_Frame(msg, time.monotonic()))
+        self._pipeline.submit(ReceivedFrame(msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._cameras.update(msg)
 
     def _on_depth(self, msg: Image) -> None:
-        self._depth_slot.put(_Frame(msg, time.monotonic()))
+        self._depth_slot.put(ReceivedFrame(msg, time.monotonic()))
 
     # ------------------------------------------------------------------ pipeline stages (worker threads)
     def _on_stream_error(self, stage: str, exc: Exception) -> None:
@@ -402,7 +331,7 @@ class HandMeshNode(Node):
             self._reject("depth image", exc)
             return None
 
-    def _prepare(self, frame: _Frame) -> PreparedFrame | None:
+    def _prepare(self, frame: ReceivedFrame) -> PreparedFrame | None:
         """Stage 1: the message as RGB with its camera (and the matching depth image); None skips it."""
         msg = frame.msg
         rgb = self._to_rgb(msg)
@@ -431,7 +360,7 @@ class HandMeshNode(Node):
 
     def _on_output(self, out: StreamOutput) -> None:
         """Stage 2: publish one frame's hands (results already depth-corrected by the pipeline)."""
-        frame: _Frame = out.frame.context
+        frame: ReceivedFrame = out.frame.context
         self._publish(frame.msg.header, out.results, out.frame.image_rgb, out.frame.camera)
         self._stats.output(frame.received_at, len(out.results))
 
