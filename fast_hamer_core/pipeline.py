@@ -77,13 +77,14 @@ class HandReconstructor:
         device: str = "auto",
         handedness: str = "flip_consistent",
         mirrored_input: bool = False,
-        max_hands: int = 4,
-        min_detection_confidence: float = 0.3,
+        max_hands: int | None = None,
+        min_detection_confidence: float | None = None,
         tracking: dict | None = None,
         fp16: bool = True,
         runtime: str = "torch",
         runtime_model: str | None = None,
         require_mesh: bool = False,
+        detection_mode: str = "fast",
     ) -> HandReconstructor:
         """Build detector, model and tracker from file names. ``checkpoint=None`` -> landmarks-only mode.
 
@@ -93,6 +94,10 @@ class HandReconstructor:
 
         ``runtime``: ``"torch"`` runs ``checkpoint``; ``"onnxruntime"`` / ``"tensorrt"`` run ``runtime_model``
         (the ``.onnx`` / engine file from ``fast-hamer export``) through :mod:`fast_hamer_core.runtime`.
+
+        ``detection_mode``: ``"fast"`` (MediaPipe's landmarker) or ``"thorough"`` (multi-scale + body search,
+        for photos; :mod:`fast_hamer_core.detection.thorough`). ``max_hands`` and ``min_detection_confidence``
+        left ``None`` take that detector's defaults (fast: 4 and 0.3; thorough: 10 and 0.5).
         """
         from fast_hamer_core.detection import create_detector
         from fast_hamer_core.tracking import HandTracker
@@ -123,6 +128,7 @@ class HandReconstructor:
             log.info("no mesh checkpoint configured: landmarks-only mode (21 joints by PnP, no mesh)")
         detector = create_detector(
             "mediapipe",
+            mode=detection_mode,
             model_path=detector_model,
             handedness=handedness,
             mirrored_input=mirrored_input,

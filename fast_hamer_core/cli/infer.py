@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fast_hamer_core.cli.detect import DEFAULT_PHOTO_MODE, DETECTION_MODE_CHOICES
+
 log = logging.getLogger("fast_hamer.infer")
 
 
@@ -37,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--detector-model", help="MediaPipe hand_landmarker.task (default: resolved automatically)"
     )
     p.add_argument("--handedness", choices=("flip_consistent", "raw"), default="flip_consistent")
+    p.add_argument(
+        "--detection-mode",
+        choices=DETECTION_MODE_CHOICES,
+        default=DEFAULT_PHOTO_MODE,
+        help=f"detector: 'fast' (MediaPipe's landmarker) or 'thorough' (multi-scale + body search, finds "
+        f"more hands, slower; see `fast-hamer detect --help`). Default {DEFAULT_PHOTO_MODE}",
+    )
     p.add_argument("--mirrored-input", action="store_true", help="the image is mirrored (selfie camera)")
     cam = p.add_mutually_exclusive_group()
     cam.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="camera intrinsics in pixels")
@@ -97,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         handedness=args.handedness,
         mirrored_input=args.mirrored_input,
         require_mesh=bool(args.checkpoint),
+        detection_mode=args.detection_mode,
     )
     t1 = time.perf_counter()
     with recon:
