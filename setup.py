@@ -58,6 +58,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=["fast_hamer_core", "fast_hamer_core.*", PACKAGE, f"{PACKAGE}.*"]),
+    package_data={"fast_hamer_core.evaluation": ["labels/*.json"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

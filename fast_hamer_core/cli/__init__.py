@@ -16,6 +16,7 @@ import sys
 SUBCOMMANDS: tuple[str, ...] = (
     "infer",
     "detect",
+    "detect_eval",
     "mano",
     "models",
     "train",

@@ -1,0 +1,178 @@
+"""``fast-hamer detect-eval``: score a hand detector on labelled photos (recall per kind, precision, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger("fast_hamer.detect_eval")
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``key=value`` -> ``(key, value)``; the value is read as YAML (numbers, true/false, null, lists)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with a keyword name, got {text!r}")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        raise argparse.ArgumentTypeError(f"cannot read the value of {text!r}: {err}") from err
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD, SHARED_LABELS_PATH
+
+    p = sub.add_parser(
+        "detect-eval",
+        help="score the hand detector on labelled photos (recall per kind of hand, precision, sides, ms)",
+        description="Run the hand detector on every photo of a label file and score it: recall overall "
+        "and per kind of hand (clear, holding an object, small, tiny, close-up, occluded, first person, "
+        "gloved, several people, dark), precision, duplicates (one hand reported twice: they count "
+        "against precision), side accuracy on the found hands whose side is labelled, and milliseconds "
+        "per image (detector only, after a warm-up). Detections match labels one-to-one (Hungarian) on "
+        "box IoU. The label format is documented in fast_hamer_core/evaluation/detection.py; "
+        "`fast-hamer detect-hard-set` makes harder copies of a labelled set.",
+        epilog="examples: fast-hamer detect-eval --images ../shared/data/hands --out results/det.json  |  "
+        "fast-hamer detect-eval --labels hard/labels.json --handedness raw  |  "
+        "fast-hamer detect-eval --images DIR --detector-option max_side_px=1280",
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=SHARED_LABELS_PATH,
+        help="label file (default: the packaged labels of the five shared photos, to use with "
+        "--images ../shared/data/hands)",
+    )
+    p.add_argument(
+        "--images", type=Path, help="folder the label file's names are relative to (default: its folder)"
+    )
+    p.add_argument(
+        "--iou",
+        type=float,
+        default=DEFAULT_IOU_THRESHOLD,
+        help=f"IoU a detection needs with a label box to count as that hand (default {DEFAULT_IOU_THRESHOLD}"
+        ": detector boxes are tight keypoint boxes, labels whole-hand boxes)",
+    )
+    p.add_argument("--out", type=Path, help="write the summary and every image's matches as JSON here")
+    p.add_argument("--warmup", type=int, default=1, help="untimed detector runs before timing (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # The detector, selected as `fast-hamer detect` selects it.
+    p.add_argument("--detector", default="mediapipe", help="backend name (default mediapipe; or yolo)")
+    p.add_argument(
+        "--detector-model",
+        help="MediaPipe hand_landmarker.task (default: found or built as `fast-hamer detect` does), or "
+        "the YOLO .pt weights with --detector yolo",
+    )
+    p.add_argument(
+        "--handedness",
+        choices=("flip_consistent", "raw"),
+        default="flip_consistent",
+        help="MediaPipe only: flip_consistent (default) or raw",
+    )
+    p.add_argument("--mirrored-input", action="store_true", help="the images are mirrored (selfie camera)")
+    p.add_argument("--max-hands", type=int, default=4, help="most hands to report (default 4)")
+    p.add_argument(
+        "--min-confidence", type=float, default=0.3, help="detection confidence threshold (default 0.3)"
+    )
+    p.add_argument(
+        "--detector-option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra keyword argument for the detector's constructor (repeatable; the value is read as "
+        "YAML), e.g. --detector-option mode=thorough; overrides the flags above",
+    )
+    p.set_defaults(func=run)
+
+
+def detector_kwargs(args: argparse.Namespace) -> dict:
+    """``create_detector(args.detector, **kwargs)``'s kwargs from the flags, as `detect` builds them."""
+    from fast_hamer_core.detection import available_detectors
+
+    if args.detector not in available_detectors():
+        raise ValueError(f"unknown detector {args.detector!r}; available: {', '.join(available_detectors())}")
+    common = {
+        "max_hands": args.max_hands,
+        "min_detection_confidence": args.min_confidence,
+        "mirrored_input": args.mirrored_input,
+    }
+    if args.detector == "yolo":
+        if not args.detector_model:
+            raise ValueError("--detector yolo needs --detector-model PATH to the YOLO .pt weights")
+        kwargs = {"weights_path": args.detector_model, **common}
+    elif args.detector == "mediapipe":
+        kwargs = {"model_path": args.detector_model, "handedness": args.handedness, **common}
+    else:  # a backend registered later: only the options that every backend takes
+        kwargs = dict(common)
+    kwargs.update(dict(args.detector_option))
+    return kwargs
+
+
+def run(args: argparse.Namespace) -> int:
+    from fast_hamer_core.detection import create_detector
+    from fast_hamer_core.evaluation.detection import (
+        evaluate_detector,
+        format_summary,
+        load_labels,
+        summarise,
+    )
+
+    if not 0.0 < args.iou <= 1.0:
+        raise ValueError(f"--iou must be in (0, 1], got {args.iou}")
+    if args.warmup < 0:
+        raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
+    labels = load_labels(args.labels)
+    image_dir = args.images if args.images is not None else args.labels.parent
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"image folder not found: {image_dir}")
+    missing = [image.file for image in labels if not (image_dir / image.file).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])}"
+        )
+    kwargs = detector_kwargs(args)
+    log.info(
+        "%d images, %d hands; detector %s %s",
+        len(labels),
+        sum(len(i.hands) for i in labels),
+        args.detector,
+        {k: v for k, v in kwargs.items() if v is not None},
+    )
+    try:
+        detector = create_detector(args.detector, **kwargs)
+    except TypeError as err:  # a --detector-option the backend does not take
+        raise ValueError(f"detector {args.detector!r} rejects the options: {err}") from err
+    with detector:
+        scores = evaluate_detector(
+            detector,
+            labels,
+            image_dir,
+            iou_threshold=args.iou,
+            warmup=args.warmup,
+            progress=not args.no_progress,
+        )
+    summary = summarise(scores)
+    title = f"{args.labels.name}: detector {args.detector}, " + ", ".join(
+        f"{k}={v}" for k, v in kwargs.items() if v is not None and k not in ("model_path", "weights_path")
+    )
+    print(format_summary(summary, title=f"{title} (IoU >= {args.iou:g})"))
+    if args.out:
+        payload = {
+            "labels": str(args.labels),
+            "images_dir": str(image_dir),
+            "iou_threshold": args.iou,
+            "detector": args.detector,
+            "detector_kwargs": {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()},
+            "summary": summary,
+            "per_image": [score.to_dict() for score in scores],
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(payload, indent=1))
+        log.info("wrote %s", args.out)
+    return 0

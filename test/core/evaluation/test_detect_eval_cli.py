@@ -1,0 +1,75 @@
+"""``fast-hamer detect-eval`` end to end: real MediaPipe on the shared photos and their packaged labels."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fixtures.data import HANDS_DIR
+
+from fast_hamer_core.cli import main
+from fast_hamer_core.detection.assets import ensure_detector_model
+from fast_hamer_core.evaluation.detection import SHARED_LABELS_PATH, load_labels, save_labels
+
+
+@pytest.fixture(scope="module")
+def task_path():
+    return ensure_detector_model()
+
+
+def test_detect_eval_scores_the_shared_photos(task_path, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    args = ["detect-eval", "--images", str(HANDS_DIR), "--out", str(out), "--no-progress"]
+    args += [
+        "--detector-model",
+        str(task_path),
+        "--handedness",
+        "raw",
+        "--detector-option",
+        "max_side_px=1280",
+    ]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "recall, all hands" in table and "holding an object" in table
+    payload = json.loads(out.read_text())
+    assert payload["detector_kwargs"]["max_side_px"] == 1280  # forwarded to the backend as a kwarg
+    summary, per_image = payload["summary"], payload["per_image"]
+    assert summary["images"] == 5 and summary["hands"] == sum(len(i["hands"]) for i in per_image)
+    assert summary["found"] == sum(h["found"] for i in per_image for h in i["hands"])
+    assert summary["detections"] == sum(len(i["detections"]) for i in per_image)
+    matched = [d for i in per_image for d in i["detections"] if d["label"] is not None]
+    assert len(matched) == summary["found"] and all(d["iou"] >= payload["iou_threshold"] for d in matched)
+    assert summary["precision"] == pytest.approx(summary["found"] / summary["detections"])
+    # The README's side table: hamer_test5's two hands in front of the face are found, each with its side.
+    test5 = next(i for i in per_image if i["file"] == "hamer_test5.jpg")
+    assert all(h["found"] for h in test5["hands"])
+    sides = {d["label"]: d["side"] for d in test5["detections"] if d["label"] is not None}
+    assert [sides[k] for k in sorted(sides)] == [h["side"] for h in test5["hands"]]
+    assert summary["ms_per_image_median"] > 0
+
+
+def test_detect_eval_images_default_to_the_label_folder(task_path, tmp_path, capsys):
+    # A one-photo label file next to a copy of its photo: no --images needed.
+    image = next(i for i in load_labels(SHARED_LABELS_PATH) if i.file == "fasthamer_sample2.jpg")
+    (tmp_path / image.file).write_bytes((HANDS_DIR / image.file).read_bytes())
+    labels = save_labels([image], tmp_path / "labels.json")
+    args = ["detect-eval", "--labels", str(labels), "--detector-model", str(task_path), "--warmup", "0"]
+    assert main([*args, "--handedness", "raw", "--out", str(tmp_path / "e.json")]) == 0
+    summary = json.loads((tmp_path / "e.json").read_text())["summary"]
+    assert summary["images"] == 1 and summary["hands"] == 2
+
+
+def test_detect_eval_user_errors_are_one_line(task_path, tmp_path, capsys):
+    assert main(["detect-eval", "--images", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "labelled image(s) not in" in err and "Traceback" not in err
+    args = ["detect-eval", "--images", str(HANDS_DIR), "--detector-model", str(task_path)]
+    assert main([*args, "--detector-option", "no_such_option=1"]) == 2
+    assert "rejects the options" in capsys.readouterr().err
+    assert main(["detect-eval", "--labels", str(tmp_path / "none.json")]) == 2
+    assert "label file not found" in capsys.readouterr().err
+    assert main(["detect-eval", "--detector", "yolo", "--images", str(HANDS_DIR)]) == 2
+    assert "--detector-model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["detect-eval", "--detector-option", "novalue"])
+    assert "KEY=VALUE" in capsys.readouterr().err
