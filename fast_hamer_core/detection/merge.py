@@ -69,6 +69,13 @@ def keypoint_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b, axis=1).mean() / diag)
 
 
+def box_cover(inner: np.ndarray, outer: np.ndarray) -> float:
+    """Fraction of the area of xyxy box ``inner`` that lies inside xyxy box ``outer``."""
+    lt, rb = np.maximum(inner[:2], outer[:2]), np.minimum(inner[2:], outer[2:])
+    area = float(np.prod(np.clip(inner[2:] - inner[:2], 0.0, None)))
+    return float(np.prod(np.clip(rb - lt, 0.0, None))) / area if area > 0 else 0.0
+
+
 def dedupe_regions(rois: list[RotatedRect], scores: list[float], iou_threshold: float = 0.4) -> list[int]:
     """Indices of the regions to keep, best score first: a region is dropped when it overlaps a kept one by
     more than ``iou_threshold`` (axis-aligned boxes of the regions), or when its centre lies within a
@@ -98,6 +105,9 @@ class DuplicateRule:
     """When two landmark answers are the same hand (see :func:`same_hand`)."""
 
     max_keypoint_distance: float = 0.35  #: :func:`keypoint_distance` below this: same hand
+    #: A hand box lying this much (fraction of its own area) inside a larger hand's box ...
+    nested_cover: float = 0.7
+    nested_size_ratio: float = 0.65  #: ... whose size is at most this fraction of the larger's: a finger
     max_box_iou: float = 0.55  #: keypoint boxes overlapping more than this: same hand ...
     min_palm_distance: float = 0.25  #: ... unless the palm centres are this far apart (x hand size)
 
@@ -105,11 +115,16 @@ class DuplicateRule:
 def same_hand(a: HandCandidate, b: HandCandidate, rule: DuplicateRule = DuplicateRule()) -> bool:
     """Whether two candidates are one physical hand.
 
-    Agreeing keypoints are one hand. Heavily overlapping hand boxes are one hand too (the landmark model
-    sometimes fits a second, reversed hand onto the fingers of a real one), unless the two palms are
-    clearly apart, as with two hands whose fingers interlace.
+    Agreeing keypoints are one hand. A much smaller "hand" lying inside a hand's box is that hand too
+    (the landmark model fitted onto its fingers). Heavily overlapping hand boxes are one hand too (the
+    landmark model sometimes fits a second, reversed hand onto the fingers of a real one), unless the two
+    palms are clearly apart, as with two hands whose fingers interlace.
     """
     if keypoint_distance(a.keypoints_2d, b.keypoints_2d) < rule.max_keypoint_distance:
+        return True
+    small, large = sorted((a, b), key=HandCandidate.size_px)
+    nested = box_cover(small.box_px(), large.box_px()) >= rule.nested_cover
+    if nested and small.size_px() <= rule.nested_size_ratio * large.size_px():
         return True
     iou = float(box_iou_matrix(a.box_px()[None], b.box_px()[None])[0, 0])
     if iou <= rule.max_box_iou:

@@ -10,8 +10,9 @@ runs it on a list of square windows (:func:`search_windows`), each resampled to 
 - ``tiles``: for every ``n`` of ``tile_grids``, overlapping squares of ``longer side / n`` (grown by
   ``tile_overlap``), for small hands.
 
-Every window can also be searched mirrored (``mirror``): the detector is not mirror-symmetric, and a
-palm it misses is sometimes found in the mirror image. Palms of all windows, mapped back to image pixels,
+The whole and padded windows can also be searched mirrored (``mirror_whole``), the tiles too
+(``mirror_tiles``): the detector is not mirror-symmetric, and a palm it misses is sometimes found in the
+mirror image. Palms of all windows, mapped back to image pixels,
 are merged by MediaPipe's weighted non-maximum suppression (:func:`merge_palms`).
 """
 
@@ -33,7 +34,8 @@ class SearchConfig:
     pad_factor: float = 1.6  #: side of the padded window over the longer side; <= 1: no padded pass
     tile_grids: tuple[int, ...] = (2, 3)  #: tiles per longer side, one grid per entry
     tile_overlap: float = 0.25  #: each tile's side grown by this fraction of the grid step
-    mirror: bool = True  #: search each window mirrored too
+    mirror_whole: bool = True  #: search the whole and padded windows mirrored too
+    mirror_tiles: bool = False  #: search the tiles mirrored too
     min_tile_px: float = 96.0  #: no tiles smaller than this (their hands are below the landmark model's use)
     merge_iou: float = 0.3  #: weighted NMS threshold across windows (MediaPipe's palm NMS)
 
@@ -139,8 +141,9 @@ class PalmSearch:
         height, width = rgb.shape[:2]
         found: list[Palm] = []
         for window in self.windows(width, height):
-            for mirror in (False, True) if self.config.mirror else (False,):
-                found += palms_in_window(self.detector, rgb, window, mirror)
+            found += palms_in_window(self.detector, rgb, window, mirror=False)
+            if self.config.mirror_tiles if window.kind == "tile" else self.config.mirror_whole:
+                found += palms_in_window(self.detector, rgb, window, mirror=True)
         return merge_palms(found, self.detector, self.config.merge_iou)
 
 
