@@ -17,6 +17,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "infer",
     "detect",
     "detect_eval",
+    "detect_hard_set",
     "mano",
     "models",
     "train",

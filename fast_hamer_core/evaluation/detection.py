@@ -8,7 +8,8 @@ Label file (JSON, one per set of photos; ``file`` is relative to the folder of t
        "hands": [
          {"box": [x0, y0, x1, y1],                       # whole-hand box, pixels, xyxy
           "side": "left" | "right" | null,               # anatomical side; null = not known
-          "kinds": ["holding_object", "occluded"]}]}]}   # optional, see KINDS
+          "kinds": ["holding_object", "occluded"],        # optional, see KINDS
+          "ignore": true}]}]}                             # optional: neither counted nor a false positive
 
 Kinds of a hand (a hand can have several): the ``kinds`` written in the file for it and its image, plus
 the size kinds computed from its box, ``max(box w, box h) / max(image w, image h)``: ``small`` under
@@ -22,13 +23,19 @@ largest total IoU wins. The default threshold is 0.3, lower than the usual 0.5, 
 here report keypoint boxes (wrist to fingertips, tight) while labels are whole-hand boxes drawn by a
 person; a hand found by its keypoints typically overlaps its label by 0.5-0.8.
 
+A hand marked ``ignore`` (for instance one cut by a crop so that little of it is left, see
+:mod:`~fast_hamer_core.evaluation.hard_cases`) is not counted: it is not a hand to find, and a detection
+on it is not a false positive.
+
 Counting:
 
 - recall = labelled hands matched / labelled hands (overall and per kind);
 - precision = matched detections / all detections; every unmatched detection counts against it;
-- a *duplicate* is an unmatched detection on a labelled hand, i.e. with IoU >= ``iou_threshold`` with a
-  label, or lying mostly (:data:`DUPLICATE_MIN_COVER` of its own area) inside a label box: the same
-  hand reported twice. Duplicates are reported on their own and are also false positives;
+- an unmatched detection is *on* a labelled hand if its IoU with the label box is >= ``iou_threshold``
+  or if it lies mostly (:data:`DUPLICATE_MIN_COVER` of its own area) inside the label box. On a hand
+  that another detection matched, it is a *duplicate* (the same hand reported twice); on a hand that
+  nothing matched, it is *misplaced* (found, but with a box too far off to count). Both are reported on
+  their own and both are false positives;
 - side accuracy = matched hands whose labelled side is known and equals the detected side / matched
   hands whose labelled side is known.
 """
@@ -99,13 +106,17 @@ class LabelledHand:
     box: np.ndarray  #: (4,) xyxy pixels
     side: str | None = None
     kinds: frozenset[str] = frozenset()
+    ignore: bool = False  #: neither a hand to find nor a false positive when detected
 
     def __post_init__(self) -> None:
         self.box = np.asarray(self.box, dtype=np.float64).reshape(4)
         self.kinds = frozenset(self.kinds)
 
     def to_dict(self) -> dict:
-        return {"box": [round(float(v), 2) for v in self.box], "side": self.side, "kinds": sorted(self.kinds)}
+        out = {"box": [round(float(v), 2) for v in self.box], "side": self.side, "kinds": sorted(self.kinds)}
+        if self.ignore:
+            out["ignore"] = True
+        return out
 
 
 @dataclass
@@ -174,9 +185,11 @@ def _parse_hand(raw: object, width: int, height: int, where: str) -> LabelledHan
     side = raw.get("side")
     if side not in (None, *SIDES):
         raise ValueError(f"{where}: 'side' must be 'left', 'right' or null, got {side!r}")
-    return LabelledHand(
-        box=np.array([x0, y0, x1, y1]), side=side, kinds=_check_kinds(raw.get("kinds", []), where)
-    )
+    ignore = raw.get("ignore", False)
+    if not isinstance(ignore, bool):
+        raise ValueError(f"{where}: 'ignore' must be true or false, got {ignore!r}")
+    kinds = _check_kinds(raw.get("kinds", []), where)
+    return LabelledHand(box=np.array([x0, y0, x1, y1]), side=side, kinds=kinds, ignore=ignore)
 
 
 def parse_labels(payload: object, source: str = "labels") -> list[LabelledImage]:
@@ -274,8 +287,20 @@ class ImageScore:
     detections: list[Detection]
     matches: list[tuple[int, int]]  #: (label index, detection index)
     ious: list[float]  #: IoU of each match
-    duplicates: dict[int, int]  #: unmatched detection index -> label index of the hand it repeats
+    duplicates: dict[int, int]  #: unmatched detection index -> label index of the matched hand it repeats
+    misplaced: dict[int, int] = field(default_factory=dict)  #: detection -> unmatched hand it is on
+    ignored: dict[int, int] = field(default_factory=dict)  #: detection index -> ignored label it is on
     elapsed_ms: float = float("nan")
+
+    @property
+    def counted(self) -> list[int]:
+        """Indices of the labelled hands that count (not marked ``ignore``)."""
+        return [i for i, hand in enumerate(self.image.hands) if not hand.ignore]
+
+    @property
+    def counted_detections(self) -> int:
+        """Detections that count for precision: all but those on ignored hands."""
+        return len(self.detections) - len(self.ignored)
 
     @property
     def found(self) -> set[int]:
@@ -284,9 +309,9 @@ class ImageScore:
 
     @property
     def false_positives(self) -> list[int]:
-        """Indices of unmatched detections (duplicates included)."""
+        """Indices of unmatched detections (duplicates included, those on ignored hands not)."""
         matched = {det for _, det in self.matches}
-        return [j for j in range(len(self.detections)) if j not in matched]
+        return [j for j in range(len(self.detections)) if j not in matched and j not in self.ignored]
 
     def to_dict(self) -> dict:
         by_det = {det: (label, iou) for (label, det), iou in zip(self.matches, self.ious, strict=True)}
@@ -302,6 +327,8 @@ class ImageScore:
                     "label": label,
                     "iou": None if iou is None else round(iou, 3),
                     "duplicate_of": self.duplicates.get(j),
+                    "misplaced_on": self.misplaced.get(j),
+                    "on_ignored": self.ignored.get(j),
                 }
             )
         return {
@@ -321,28 +348,44 @@ def score_image(
     iou_threshold: float = DEFAULT_IOU_THRESHOLD,
     elapsed_ms: float = float("nan"),
 ) -> ImageScore:
-    """Match ``detections`` to ``image``'s labelled hands and find the duplicates (module docstring)."""
+    """Match ``detections`` to ``image``'s labelled hands, find duplicates and detections on ignored
+    hands (module docstring)."""
     detections = list(detections)
     labels = np.array([hand.box for hand in image.hands]).reshape(-1, 4)
     dets = np.array([det.box for det in detections]).reshape(-1, 4)
     iou = box_iou(labels, dets)  # (L, D)
-    matches = match_boxes(iou, iou_threshold)
+    counted = np.array([not hand.ignore for hand in image.hands], dtype=bool)  # (L,)
+    rows = np.flatnonzero(counted)
+    matches = [(int(rows[i]), j) for i, j in match_boxes(iou[rows], iou_threshold)]
     matched_dets = {det for _, det in matches}
+    matched_labels = np.zeros(len(labels), dtype=bool)  # (L,)
+    matched_labels[[label for label, _ in matches]] = True
     duplicates: dict[int, int] = {}
+    misplaced: dict[int, int] = {}
+    ignored: dict[int, int] = {}
     if len(labels) and len(dets):
         cover = _intersection(labels, dets) / np.maximum(_area(dets)[None, :], 1e-12)  # (L, D)
         for j in range(len(dets)):
             if j in matched_dets:
                 continue
-            on_hand = (iou[:, j] >= iou_threshold) | (cover[:, j] >= DUPLICATE_MIN_COVER)
-            if on_hand.any():
-                duplicates[j] = int(np.argmax(np.where(on_hand, iou[:, j] + cover[:, j], -1.0)))
+            on_hand = (iou[:, j] >= iou_threshold) | (cover[:, j] >= DUPLICATE_MIN_COVER)  # (L,)
+            closeness = iou[:, j] + cover[:, j]
+            for kind, where in (
+                (duplicates, on_hand & matched_labels),
+                (misplaced, on_hand & counted & ~matched_labels),
+                (ignored, on_hand & ~counted),
+            ):
+                if where.any():
+                    kind[j] = int(np.argmax(np.where(where, closeness, -1.0)))
+                    break
     return ImageScore(
         image=image,
         detections=detections,
         matches=matches,
         ious=[float(iou[i, j]) for i, j in matches],
         duplicates=duplicates,
+        misplaced=misplaced,
+        ignored=ignored,
         elapsed_ms=float(elapsed_ms),
     )
 
@@ -355,15 +398,16 @@ def _ratio(num: int, den: int) -> float | None:
 def summarise(scores: Sequence[ImageScore]) -> dict:
     """Totals over images: recall overall and per kind, precision, side accuracy, duplicates, timing."""
     per_kind = {kind: {"hands": 0, "found": 0} for kind in KINDS}
-    hands = found = detections = duplicates = sided = side_right = 0
+    hands = found = detections = duplicates = misplaced = sided = side_right = 0
     iou_sum = 0.0
     for score in scores:
         hit = score.found
-        hands += len(score.image.hands)
+        hands += len(score.counted)
         found += len(hit)
-        detections += len(score.detections)
+        detections += score.counted_detections
         duplicates += len(score.duplicates)
-        for i in range(len(score.image.hands)):
+        misplaced += len(score.misplaced)
+        for i in score.counted:
             for kind in score.image.hand_kinds(i):
                 per_kind[kind]["hands"] += 1
                 per_kind[kind]["found"] += int(i in hit)
@@ -385,6 +429,7 @@ def summarise(scores: Sequence[ImageScore]) -> dict:
         "true_positives": found,
         "false_positives": detections - found,
         "duplicates": duplicates,
+        "misplaced": misplaced,
         "precision": _ratio(found, detections),
         "hands_with_side": sided,
         "side_correct": side_right,
@@ -411,6 +456,7 @@ def format_summary(summary: dict, title: str = "") -> str:
         ("recall, all hands", _pct(summary["found"], summary["hands"])),
         ("precision", _pct(summary["true_positives"], summary["detections"])),
         ("duplicates (one hand twice)", str(summary["duplicates"])),
+        ("misplaced (on a hand, IoU too low)", str(summary["misplaced"])),
         ("side accuracy (side known)", _pct(summary["side_correct"], summary["hands_with_side"])),
         ("mean IoU of matches", "-" if summary["mean_iou"] is None else f"{summary['mean_iou']:.2f}"),
         ("ms per image, mean / median", f"{ms('ms_per_image_mean')} / {ms('ms_per_image_median')}"),

@@ -163,3 +163,30 @@ def test_score_image_json_is_serialisable():
     text = json.dumps(payload)
     assert json.loads(text)["detections"][0]["label"] == 0
     assert payload["hands"][0]["found"] is True and payload["hands"][0]["all_kinds"] == ["clear"]
+
+
+def test_misplaced_and_ignored_detections():
+    image = LabelledImage(
+        file="x.jpg",
+        width=1000,
+        height=1000,
+        hands=[
+            LabelledHand([100, 100, 400, 400], side="left"),
+            LabelledHand([600, 600, 800, 800], side="right", ignore=True),  # e.g. cut by a crop
+        ],
+    )
+    detections = [
+        _det([110, 110, 200, 160], "left"),  # inside hand 0 but IoU 0.05: misplaced, hand 0 not found
+        _det([610, 610, 790, 790], "right"),  # on the ignored hand: neither right nor wrong
+    ]
+    score = score_image(image, detections, iou_threshold=0.3)
+    assert score.matches == [] and score.misplaced == {0: 0} and score.ignored == {1: 1}
+    assert score.duplicates == {} and score.false_positives == [0]
+    summary = summarise([score])
+    assert (summary["hands"], summary["found"], summary["detections"], summary["misplaced"]) == (1, 0, 1, 1)
+    assert summary["precision"] == 0.0 and summary["kinds"]["clear"]["hands"] == 1
+    # The ignore flag survives a round trip through the file format; a non-boolean is refused.
+    assert parse_labels({"images": [image.to_dict()]})[0].hands[1].ignore is True
+    bad = {"file": "a.jpg", "width": 9, "height": 9, "hands": [{"box": [0, 0, 4, 4], "ignore": "yes"}]}
+    with pytest.raises(ValueError, match="'ignore' must be true or false"):
+        parse_labels({"images": [bad]})

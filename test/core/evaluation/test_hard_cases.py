@@ -1,0 +1,147 @@
+"""Hard cases: labels follow the pixels exactly (a painted hand stays under its box), seeded, cut hands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fixtures.data import HANDS_DIR
+
+from fast_hamer_core.cli import main
+from fast_hamer_core.evaluation import hard_cases
+from fast_hamer_core.evaluation.detection import (
+    SHARED_LABELS_PATH,
+    LabelledHand,
+    LabelledImage,
+    load_labels,
+)
+from fast_hamer_core.evaluation.hard_cases import MAKERS, make_hard_cases, map_labels
+
+HAND_RGB = np.array([255, 0, 255])
+
+
+def _painted(width=640, height=480):
+    """A grey image with two magenta 'hands' exactly filling their label boxes (plus their labels)."""
+    rgb = np.full((height, width, 3), 90, dtype=np.uint8)
+    hands = [
+        LabelledHand([100, 120, 260, 320], side="left", kinds={"holding_object", "small"}),
+        LabelledHand([400, 100, 520, 260], side="right"),
+    ]
+    for hand in hands:
+        x0, y0, x1, y1 = hand.box.astype(int)
+        rgb[y0:y1, x0:x1] = HAND_RGB
+    return rgb, LabelledImage(file="p.png", width=width, height=height, hands=hands)
+
+
+def _magenta_box(rgb: np.ndarray, box: np.ndarray) -> float:
+    """Fraction of the pixels inside ``box`` that are (close to) the hand colour."""
+    x0, y0, x1, y1 = np.round(box).astype(int)
+    region = rgb[y0:y1, x0:x1].astype(int)
+    return float((np.abs(region - HAND_RGB).max(-1) < 60).mean())
+
+
+@pytest.mark.parametrize("maker", ["small", "tiny", "close_up"])
+def test_geometric_cases_keep_boxes_on_the_hands(maker):
+    rgb, image = _painted()
+    cases = make_hard_cases(rgb, image, seed=3, makers=[maker])
+    assert cases and all(case.maker == maker for case in cases)
+    for case in cases:
+        labels = case.labels
+        assert case.image.shape[:2] == (labels.height, labels.width)
+        for hand in labels.hands:
+            if not hand.ignore:  # the pixels moved exactly as the box did
+                assert _magenta_box(case.image, hand.box) > 0.85
+                assert "small" not in hand.kinds  # written size kinds are recomputed from the new box
+        # Outside every box nothing is hand-coloured (no stray copies of a hand).
+        mask = np.ones(case.image.shape[:2], dtype=bool)
+        for hand in labels.hands:
+            x0, y0, x1, y1 = np.round(hand.box).astype(int)
+            mask[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = False
+        assert (np.abs(case.image[mask].astype(int) - HAND_RGB).max(-1) < 60).mean() < 0.001
+    kinds = {
+        kind for case in cases for i in range(len(case.labels.hands)) for kind in case.labels.hand_kinds(i)
+    }
+    assert {"small": "small", "tiny": "tiny", "close_up": "close_up"}[maker] in kinds
+
+
+def test_small_and_tiny_reach_their_target_size():
+    rgb, image = _painted()
+    for maker, target in (("small", hard_cases.SMALL_TARGET_REL), ("tiny", hard_cases.TINY_TARGET_REL)):
+        (case,) = make_hard_cases(rgb, image, makers=[maker])
+        largest = max(np.max(h.box[2:] - h.box[:2]) for h in case.labels.hands)
+        assert largest / max(case.labels.width, case.labels.height) == pytest.approx(target, rel=0.05)
+
+
+def test_photometric_and_occluded_cases():
+    rgb, image = _painted()
+    occluded, dark, low = (
+        make_hard_cases(rgb, image, makers=[m])[0] for m in ("occluded", "dark", "low_contrast")
+    )
+    for hand, before in zip(occluded.labels.hands, image.hands, strict=True):
+        np.testing.assert_array_equal(hand.box, before.box)
+        assert "occluded" in hand.kinds and hand.side == before.side
+        covered = 1.0 - _magenta_box(occluded.image, hand.box)
+        assert hard_cases.OCCLUDER_AREA[0] - 0.05 < covered < hard_cases.OCCLUDER_AREA[1] + 0.05
+    assert dark.image.mean() < 0.75 * rgb.mean()
+    assert np.all(low.image.reshape(-1, 3).std(0) < 0.5 * rgb.reshape(-1, 3).std(0))  # per channel
+    assert all("low_light" in h.kinds for h in dark.labels.hands + low.labels.hands)
+
+
+def test_seeded_and_independent_of_other_photos():
+    rgb, image = _painted()
+    a = make_hard_cases(rgb, image, seed=1)
+    b = make_hard_cases(rgb, image, seed=1)
+    c = make_hard_cases(rgb, image, seed=2)
+    assert [x.labels.file for x in a] == [x.labels.file for x in b]
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x.image, y.image) for x, y in zip(a, c, strict=True))
+    assert {x.maker for x in a} == set(MAKERS)
+
+
+def test_cut_hands_are_clipped_ignored_or_dropped():
+    image = LabelledImage(
+        file="p.png",
+        width=100,
+        height=100,
+        hands=[
+            LabelledHand([10, 10, 30, 30], side="left"),  # fully inside the crop below
+            LabelledHand([40, 10, 60, 30]),  # 3/4 inside: kept, clipped
+            LabelledHand([45, 40, 65, 60]),  # 1/4 inside: ignored
+            LabelledHand([70, 70, 90, 90]),  # outside: dropped
+        ],
+    )
+    # The crop [0, 55] x [0, 55] scaled by 2: x' = 2 x.
+    mapped = map_labels(image, 2.0, (0.0, 0.0), 110, 110, "crop.png")
+    boxes = [hand.box.tolist() for hand in mapped.hands]
+    assert boxes == [[20, 20, 60, 60], [80, 20, 110, 60], [90, 80, 110, 110]]
+    assert [hand.ignore for hand in mapped.hands] == [False, False, True]
+    assert mapped.hands[0].side == "left"
+
+
+def test_bad_requests():
+    rgb, image = _painted()
+    with pytest.raises(ValueError, match="unknown hard case"):
+        make_hard_cases(rgb, image, makers=["blurry"])
+    with pytest.raises(ValueError, match="its label says 640x480"):
+        make_hard_cases(rgb[:100], image)
+
+
+def test_cli_makes_a_set_that_detect_eval_reads(tmp_path, capsys):
+    out = tmp_path / "hard"
+    args = ["detect-hard-set", "--images", str(HANDS_DIR), "--out", str(out), "--no-progress"]
+    assert main([*args, "--cases", "tiny,dark"]) == 0
+    assert "10 images" in capsys.readouterr().out
+    labels = load_labels(out / "labels.json")
+    assert len(labels) == 10 and all((out / image.file).is_file() for image in labels)
+    shared = {image.file: image for image in load_labels(SHARED_LABELS_PATH)}
+    dark = next(image for image in labels if image.file == "hamer_test5__dark.jpg")
+    assert [h.side for h in dark.hands] == [h.side for h in shared["hamer_test5.jpg"].hands]
+    again = tmp_path / "again"
+    assert main(["detect-hard-set", "--images", str(HANDS_DIR), "--out", str(again), "--cases", "tiny"]) == 0
+    first = json.loads((out / "labels.json").read_text())["images"]
+    assert [i for i in first if "tiny" in i["file"]] == json.loads((again / "labels.json").read_text())[
+        "images"
+    ]
+    assert main([*args, "--cases", "blurry"]) == 2
+    assert "unknown ['blurry']" in capsys.readouterr().err
