@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             "height": height,
             "camera": {"fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy},
             "mode": recon.mode,
+            "detection_mode": args.detection_mode,
             "model": recon.model_name,
             "units": "metres, camera optical frame (x right, y down, z forward); pixels for 2D",
             "hands": [r.to_dict() for r in results],

@@ -266,7 +266,10 @@ class BodyHandProposer:
         min_body_score: pose landmark model's person-presence threshold (MediaPipe: 0.5).
         min_wrist_visibility: a wrist below this visibility proposes nothing (MediaPipe holistic: 0.1).
         max_people: most people whose landmarks are computed (best detection scores first).
-        recrop: refine each arm's region with the hand re-crop model.
+        recrop: refine each arm's region with the hand re-crop model (MediaPipe holistic's step). Off by
+            default: on the shared photos and their hard copies, rebuilding the region from the hand
+            landmark model's own answer (the thorough detector's refinement) found as many hands, and the
+            re-crop sometimes centred a region between two hands.
     """
 
     def __init__(
@@ -279,7 +282,7 @@ class BodyHandProposer:
         min_body_score: float = 0.5,
         min_wrist_visibility: float = 0.1,
         max_people: int = 4,
-        recrop: bool = True,
+        recrop: bool = False,
         config: HandFromPoseConfig = HandFromPoseConfig(),
     ) -> None:
         if max_people < 1:

@@ -32,7 +32,7 @@ class SearchConfig:
 
     whole: bool = True
     pad_factor: float = 1.6  #: side of the padded window over the longer side; <= 1: no padded pass
-    tile_grids: tuple[int, ...] = (2, 3)  #: tiles per longer side, one grid per entry
+    tile_grids: tuple[int, ...] = (3,)  #: tiles per longer side, one grid per entry
     tile_overlap: float = 0.25  #: each tile's side grown by this fraction of the grid step
     mirror_whole: bool = True  #: search the whole and padded windows mirrored too
     mirror_tiles: bool = False  #: search the tiles mirrored too

@@ -136,7 +136,6 @@ class ThoroughHandDetector(HandDetector):
                 threads=threads,
                 min_person_score=self.config.min_person_score,
                 max_people=self.config.max_people,
-                recrop=False,
             )
 
     # ------------------------------------------------------------------ regions

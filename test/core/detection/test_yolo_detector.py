@@ -11,10 +11,10 @@ from fast_hamer_core.detection import available_detectors, create_detector, dete
 from fast_hamer_core.detection.yolo_detector import YOLO_CLASS_SIDES, YOLOHandDetector
 
 
-def test_registry_knows_both_backends():
-    assert available_detectors() == ("mediapipe", "yolo")
+def test_registry_knows_the_backends():
+    assert available_detectors() == ("mediapipe", "thorough", "yolo")
     assert detector_class("yolo") is YOLOHandDetector
-    with pytest.raises(ValueError, match=r"unknown detector 'ssd'.*mediapipe, yolo"):
+    with pytest.raises(ValueError, match=r"unknown detector 'ssd'.*mediapipe, thorough, yolo"):
         create_detector("ssd")
 
 
