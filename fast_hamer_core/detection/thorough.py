@@ -19,9 +19,14 @@ This detector trades time for recall (photos, not streams):
 5. Duplicates are merged (:func:`~fast_hamer_core.detection.merge.merge_duplicates`): one hand is
    reported once.
 
-Cost (2-core AMD EPYC, 1 LiteRT thread): about 7 ms per palm window (x2 mirrored), 25 ms for the body
-models with one person (+15 ms per further person), 16 ms per checked region (three landmark runs);
-``fast-hamer detect-eval`` prints the time per image.
+Each detection's ``score`` is that hand presence (in [``min_presence_confidence``, 1]), ``side_score``
+the probability of the chosen side; keypoints and metric keypoints are the mean of the two final looks.
+
+Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm window (the default search
+on a 640x640 image: 2 mirrored whole-image windows + 9 tiles = 13 windows), 20 ms for the body models with
+one person (+13 ms per further person), 16 ms per checked region (three landmark runs, four for an arm's
+region). ``fast-hamer detect-eval`` prints the time per image: 150-190 ms on the shared photos and their
+hard copies, against 45-55 ms for the fast detector (README, "Detection modes").
 """
 
 from __future__ import annotations
