@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -92,6 +92,8 @@ class ThoroughHandDetector(HandDetector):
         max_side_px: longer side the detector sees (larger images are downscaled).
         config: the search's knobs (:class:`ThoroughConfig`).
         pose_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models.
+        use_pose: overrides ``config.use_pose`` (regions from the body), e.g. from
+            ``fast-hamer detect-eval --detector-option use_pose=false``.
     """
 
     name = "thorough"
@@ -108,6 +110,7 @@ class ThoroughHandDetector(HandDetector):
         max_side_px: int = DEFAULT_MAX_SIDE_PX,
         config: ThoroughConfig | None = None,
         pose_models: dict[str, str] | None = None,
+        use_pose: bool | None = None,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
         if handedness not in HANDEDNESS_MODES:
@@ -121,6 +124,8 @@ class ThoroughHandDetector(HandDetector):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{label} must be in [0, 1], got {value}")
         self.config = config or ThoroughConfig()
+        if use_pose is not None:
+            self.config = replace(self.config, use_pose=bool(use_pose))
         self.max_hands = int(max_hands)
         self.min_presence = float(min_presence_confidence)
         self.handedness = handedness

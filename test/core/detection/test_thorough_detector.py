@@ -108,6 +108,8 @@ def test_mode_selects_the_detector_and_bad_options_are_named(task_path):
         resolve_detector_name("mediapipe", "slow")
     with create_detector("mediapipe", mode="thorough", model_path=task_path, max_hands=None) as det:
         assert isinstance(det, ThoroughHandDetector) and det.max_hands == 10  # None: its own default
+    with ThoroughHandDetector(model_path=task_path, use_pose=False) as det:
+        assert det.body is None and not det.config.use_pose
     with pytest.raises(ValueError, match="handedness"):
         ThoroughHandDetector(model_path=task_path, handedness="mirror")
     with pytest.raises(ValueError, match="min_presence_confidence"):
