@@ -6,27 +6,30 @@ misses small hands, close-ups, hands holding things and hands the palm detector 
 This detector trades time for recall (photos, not streams):
 
 1. Regions from the palm detector on many windows (:class:`~fast_hamer_core.detection.search.PalmSearch`:
-   whole image, a padded pass for close-ups, overlapping tiles for small hands, each also mirrored).
+   whole image and a padded pass for close-ups, both also mirrored, and overlapping tiles for small
+   hands).
 2. Regions from the body (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`): one per visible
    wrist of each person MediaPipe's pose model finds, so an arm leads to its hand even when the palm is
    hidden.
 3. Overlapping regions are dropped (:func:`~fast_hamer_core.detection.merge.dedupe_regions`), palms first.
-4. Every region is re-checked by the hand landmark model (its hand-presence score), on the region and on
-   its mirror image (mirror-consistent side, :func:`~fast_hamer_core.detection.merge.combine_mirrored`),
-   then once more on the region its own landmarks give (MediaPipe's tracking step), which centres
-   rough regions (tiles, arms) on the hand. Only hands whose refined presence reaches
-   ``min_presence_confidence`` are kept: precision comes from this check, not from the proposers.
+4. Every region is re-checked by the hand landmark model (its hand-presence score): a first look, then
+   the region rebuilt from those landmarks (MediaPipe's tracking step: once for a palm's region, up to
+   twice for an arm's), which centres rough regions (tiles, arms) on the hand, looked at plainly and
+   mirrored (mirror-consistent side, :func:`~fast_hamer_core.detection.merge.combine_mirrored`). Only
+   hands whose presence reaches ``min_presence_confidence`` are kept: precision comes from this check,
+   not from the proposers.
 5. Duplicates are merged (:func:`~fast_hamer_core.detection.merge.merge_duplicates`): one hand is
    reported once.
 
 Each detection's ``score`` is that hand presence (in [``min_presence_confidence``, 1]), ``side_score``
 the probability of the chosen side; keypoints and metric keypoints are the mean of the two final looks.
 
-Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm window (the default search
-on a 640x640 image: 2 mirrored whole-image windows + 9 tiles = 13 windows), 20 ms for the body models with
-one person (+13 ms per further person), 16 ms per checked region (three landmark runs, four for an arm's
-region). ``fast-hamer detect-eval`` prints the time per image: 150-190 ms on the shared photos and their
-hard copies, against 45-55 ms for the fast detector (README, "Detection modes").
+Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm detector run (the default
+search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
+20 ms for the body models with one person (+13 ms per further person), 16 ms per checked region (three
+landmark runs, four for an arm's region). ``fast-hamer detect-eval`` prints the time per image: 150-190 ms
+on the shared photos and their hard copies, against 45-55 ms for the fast detector (README, "Detection
+modes").
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ class ThoroughHandDetector(HandDetector):
         min_detection_confidence: palm detector threshold in every window.
         min_presence_confidence: the landmark model's hand presence (mean of the plain and mirrored looks)
             a hand needs to be reported. Higher than the fast detector's 0.5 because many more regions
-            are checked: on the generated hard set every true hand scored >= 0.88, most false ones less.
+            are checked: on hard copies of the shared photos every true hand scored >= 0.88, and most of
+            the false ones less.
         handedness: ``"flip_consistent"`` (each region also mirrored: mirror-consistent sides) or
             ``"raw"`` (one landmark pass per region, the model's side as is).
         mirrored_input: the image is mirrored (selfie camera): every side swaps.
