@@ -16,8 +16,10 @@ BIN := $(VENV)/bin
 # The dependency stamp changes whenever the pinned dependencies in setup.py change.
 DEPS_HASH := $(shell sha256sum setup.py | cut -c1-16)
 STAMP := $(VENV)/.fast_hamer_deps_$(DEPS_HASH)
+# The YOLO backend's ultralytics pin (setup.py's ULTRALYTICS), installed without its opencv-python.
+ULTRALYTICS := $(shell sed -n 's/^ULTRALYTICS = "\(.*\)"$$/\1/p' setup.py)
 
-.PHONY: env env-path demo test lint format clean-env help
+.PHONY: env env-path check-opencv demo test lint format clean-env help
 
 help:
 	@echo "make demo [INPUT=folder|video|/dev/videoN] [CHECKPOINT=...] [MANO=...]  run the node on real input"
@@ -28,6 +30,8 @@ $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade 'pip>=24' >/dev/null
 	$(BIN)/python -m pip install -e '.[all]'
+	$(BIN)/python -m pip install --no-deps '$(ULTRALYTICS)'
+	@$(MAKE) -s check-opencv VENV=$(VENV)
 	@rm -f $(VENV)/.fast_hamer_deps_*
 	@touch $(STAMP)
 
@@ -35,6 +39,16 @@ env: $(STAMP)
 	@# Re-point the editable install at this clone (cheap), then build what ROS wheels lack (tf2_msgs).
 	@$(BIN)/python -m pip install --no-deps --no-build-isolation -e . >/dev/null
 	@$(BIN)/python -m fast_hamer_ros.bootstrap --prefix $(VENV)
+
+# One OpenCV (mediapipe's opencv-contrib-python) and no broken requirement but the deliberate one
+# (ultralytics' opencv-python, which opencv-contrib-python's cv2 stands in for).
+check-opencv:
+	@$(BIN)/python -m pip check | grep -v -e '^ultralytics .* requires opencv-python, which is not installed\.$$' \
+		-e '^No broken requirements found\.$$' | (! grep .) || { echo "pip check: broken requirements (above)"; exit 1; }
+	@$(BIN)/python -c "import importlib.metadata as m, cv2; \
+		extra = sorted({d.metadata['Name'].lower() for d in m.distributions()} & \
+		{'opencv-python', 'opencv-python-headless', 'opencv-contrib-python-headless'}); \
+		assert not extra, f'a second OpenCV is installed: {extra}'; print('one OpenCV:', cv2.__version__, cv2.__file__)"
 
 env-path:
 	@echo $(VENV)

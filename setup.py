@@ -48,11 +48,26 @@ EXTRAS = {
     ],
     "train": ["lightning==2.6.6", "webdataset==1.0.2", "tensorboard>=2.16", "matplotlib>=3.8"],
     "export": ["onnx==1.23.2", "onnxscript>=0.3", "onnxruntime==1.32.0"],
-    # Optional second detector backend (user-supplied YOLO hand weights, as WiLoR uses).
-    "yolo": ["ultralytics"],
+    # Optional second detector backend (user-supplied YOLO hand weights, as WiLoR uses): every requirement
+    # of ULTRALYTICS except opencv-python; ULTRALYTICS itself is installed with --no-deps (see below).
+    "yolo": [
+        "matplotlib>=3.8",
+        "pillow>=7.1.2",
+        "pyyaml>=6",
+        "requests>=2.23.0",
+        "psutil>=5.8.0",
+        "polars>=0.20.0",
+        "nvidia-ml-py>=12.0.0",
+        "ultralytics-thop>=2.2.3",
+        "ultralytics-platform>=0.1.45",
+    ],
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
 }
-EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "yolo" for req in reqs})
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+#: The YOLO backend's package, installed with `pip install --no-deps` after the `yolo` extra (`make env`
+#: does both): it requires opencv-python, a second cv2 that would overwrite the opencv-contrib-python that
+#: mediapipe brings. `pip check` then reports exactly that one missing requirement, which is deliberate.
+ULTRALYTICS = "ultralytics==8.4.190"
 
 setup(
     name=PACKAGE,
@@ -82,6 +97,7 @@ setup(
             "hands_recorder = fast_hamer_ros.recorder:main",
             "fast-hamer-ros-run = fast_hamer_ros.run:main",
             "fast-hamer-ros-bootstrap = fast_hamer_ros.bootstrap:main",
+            "fast-hamer-ros-soak = fast_hamer_ros.soak:main",
         ],
     },
 )

@@ -8,7 +8,8 @@ columns of the matrix, orthonormalised by Gram-Schmidt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -51,11 +52,80 @@ def perspective_projection(
     return uv
 
 
+#: OpenCV's pinhole model with radial + tangential terms: D = (k1, k2, p1, p2[, k3[, k4, k5, k6]]).
+PINHOLE_DISTORTION_MODELS: tuple[str, ...] = ("plumb_bob", "rational_polynomial")
+#: OpenCV's fisheye (equidistant) model: D = (k1, k2, k3, k4).
+FISHEYE_DISTORTION_MODELS: tuple[str, ...] = ("equidistant", "fisheye")
+#: Iterations / tolerance of OpenCV's iterative undistortion (its default of 5 iterations leaves
+#: pixel-sized errors at the edges of a wide lens).
+_UNDISTORT_CRITERIA = (3, 100, 1e-12)  # cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS
+
+
+def distort_normalized(xy: np.ndarray, model: str, d: Sequence[float]) -> np.ndarray:
+    """Ideal normalised image coordinates (..., 2) (``x/z, y/z``) -> distorted ones, OpenCV's models.
+
+    ``model`` in :data:`PINHOLE_DISTORTION_MODELS` (``cv2.projectPoints``):
+    ``r2 = x^2 + y^2``, ``radial = (1 + k1 r2 + k2 r2^2 + k3 r2^3) / (1 + k4 r2 + k5 r2^2 + k6 r2^3)``,
+    ``x' = x radial + 2 p1 x y + p2 (r2 + 2 x^2)``, ``y' = y radial + p1 (r2 + 2 y^2) + 2 p2 x y``;
+    in :data:`FISHEYE_DISTORTION_MODELS` (``cv2.fisheye.projectPoints``): ``theta = atan(r)``,
+    ``theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)``, ``x' = x theta_d / r``.
+    Inverse: :func:`undistort_normalized`.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    x, y = xy[..., 0], xy[..., 1]
+    r2 = x * x + y * y
+    if model in FISHEYE_DISTORTION_MODELS:
+        k = np.zeros(4)
+        k[: min(4, len(d))] = np.asarray(d, dtype=np.float64)[:4]
+        r = np.sqrt(r2)
+        theta = np.arctan(r)
+        t2 = theta * theta
+        theta_d = theta * (1 + t2 * (k[0] + t2 * (k[1] + t2 * (k[2] + t2 * k[3]))))
+        scale = np.where(r > 1e-12, theta_d / np.where(r > 1e-12, r, 1.0), 1.0)
+        return np.stack((x * scale, y * scale), -1)
+    if model not in PINHOLE_DISTORTION_MODELS:
+        raise ValueError(f"unknown distortion model {model!r}")
+    k = np.zeros(8)  # k1, k2, p1, p2, k3, k4, k5, k6
+    k[: min(8, len(d))] = np.asarray(d, dtype=np.float64)[:8]
+    k1, k2, p1, p2, k3, k4, k5, k6 = k
+    radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return np.stack((xd, yd), -1)
+
+
+def undistort_normalized(xy: np.ndarray, model: str, d: Sequence[float]) -> np.ndarray:
+    """Distorted normalised image coordinates (..., 2) -> ideal ones (OpenCV's iterative
+    ``undistortPoints`` / ``fisheye.undistortPoints``, 100 iterations). Inverse of
+    :func:`distort_normalized` inside the lens's field of view."""
+    import cv2
+
+    xy = np.asarray(xy, dtype=np.float64)
+    pts = np.ascontiguousarray(xy.reshape(-1, 1, 2))  # (M, 1, 2) as OpenCV wants
+    eye = np.eye(3)
+    if model in FISHEYE_DISTORTION_MODELS:
+        dist = np.zeros(4)
+        dist[: min(4, len(d))] = np.asarray(d, dtype=np.float64)[:4]
+        out = cv2.fisheye.undistortPoints(pts, eye, dist, R=eye, P=eye, criteria=_UNDISTORT_CRITERIA)
+    elif model in PINHOLE_DISTORTION_MODELS:
+        dist = np.zeros(8)
+        dist[: min(8, len(d))] = np.asarray(d, dtype=np.float64)[:8]
+        out = cv2.undistortPoints(pts, eye, dist, R=eye, P=eye, criteria=_UNDISTORT_CRITERIA)
+    else:
+        raise ValueError(f"unknown distortion model {model!r}")
+    return out.reshape(xy.shape)
+
+
 @dataclass(frozen=True)
 class PinholeCamera:
-    """Intrinsics of an undistorted pinhole camera, in pixels (like image_geometry.PinholeCameraModel).
+    """Intrinsics of a pinhole camera in pixels (like image_geometry.PinholeCameraModel), optionally
+    with OpenCV lens distortion ``distortion`` (D) of ``distortion_model`` (ROS CameraInfo names:
+    :data:`PINHOLE_DISTORTION_MODELS`, :data:`FISHEYE_DISTORTION_MODELS`; D all zero = none).
 
-    ``project`` and ``back_project`` are inverses for points at the given depth.
+    ``project`` and ``back_project`` are inverses for points at the given depth; both work in the
+    camera's real (distorted) image pixels. :meth:`undistort_pixels` / :meth:`distort_pixels` map
+    between those and the ideal pinhole pixels of :meth:`ideal` (same K, no distortion), which is
+    what linear solvers (PnP, :func:`solve_translation`) need.
     """
 
     fx: float
@@ -64,12 +134,25 @@ class PinholeCamera:
     cy: float
     width: int
     height: int
+    distortion_model: str = ""
+    distortion: tuple[float, ...] = ()
 
     @classmethod
-    def from_k(cls, k: np.ndarray | list[float], width: int, height: int) -> PinholeCamera:
-        """From a row-major 3x3 K (9 numbers, as sensor_msgs/CameraInfo.k)."""
+    def from_k(
+        cls,
+        k: np.ndarray | list[float],
+        width: int,
+        height: int,
+        distortion: Sequence[float] = (),
+        distortion_model: str = "",
+    ) -> PinholeCamera:
+        """From a row-major 3x3 K (9 numbers, as sensor_msgs/CameraInfo.k) and optional D."""
         k = np.asarray(k, dtype=np.float64).reshape(3, 3)
-        return cls(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), int(width), int(height))
+        d = tuple(float(v) for v in distortion)
+        return cls(
+            float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), int(width), int(height),
+            str(distortion_model), d,
+        )  # fmt: skip
 
     @classmethod
     def from_focal(cls, focal_px: float, width: int, height: int) -> PinholeCamera:
@@ -83,28 +166,69 @@ class PinholeCamera:
         return cls.from_focal(float(focal_px) or float(max(width, height)), width, height)
 
     def scaled_to(self, width: int, height: int) -> PinholeCamera:
-        """The same camera for its image resized (or binned) to ``width`` x ``height`` pixels."""
+        """The same camera for its image resized (or binned) to ``width`` x ``height`` pixels
+        (D acts on normalised coordinates, so it is kept)."""
         sx, sy = width / self.width, height / self.height
-        return PinholeCamera(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, int(width), int(height))
+        return replace(
+            self, fx=self.fx * sx, fy=self.fy * sy, cx=self.cx * sx, cy=self.cy * sy,
+            width=int(width), height=int(height),
+        )  # fmt: skip
 
     @property
     def k(self) -> np.ndarray:
         """The 3x3 intrinsic matrix."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
+    @property
+    def has_distortion(self) -> bool:
+        """Whether D has a non-zero coefficient."""
+        return any(v != 0.0 for v in self.distortion)
+
+    def ideal(self) -> PinholeCamera:
+        """The same K without lens distortion (the camera of :meth:`undistort_pixels`' output)."""
+        return replace(self, distortion_model="", distortion=())
+
+    def _to_pixels(self, xy: np.ndarray) -> np.ndarray:
+        return np.stack((self.fx * xy[..., 0] + self.cx, self.fy * xy[..., 1] + self.cy), -1)
+
+    def _to_normalized(self, pixels: np.ndarray) -> np.ndarray:
+        pixels = np.asarray(pixels, dtype=np.float64)
+        return np.stack(((pixels[..., 0] - self.cx) / self.fx, (pixels[..., 1] - self.cy) / self.fy), -1)
+
+    def undistort_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(..., 2) image pixels -> ideal pinhole pixels (same K). Inverse: :meth:`distort_pixels`.
+        Unchanged (a copy) without distortion."""
+        pixels = np.asarray(pixels, dtype=np.float64)
+        if not self.has_distortion:
+            return pixels.copy()
+        xy = undistort_normalized(self._to_normalized(pixels), self.distortion_model, self.distortion)
+        return self._to_pixels(xy)
+
+    def distort_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(..., 2) ideal pinhole pixels -> image pixels. Inverse of :meth:`undistort_pixels`."""
+        pixels = np.asarray(pixels, dtype=np.float64)
+        if not self.has_distortion:
+            return pixels.copy()
+        xy = distort_normalized(self._to_normalized(pixels), self.distortion_model, self.distortion)
+        return self._to_pixels(xy)
+
     def project(self, points: np.ndarray) -> np.ndarray:
-        """(..., 3) metres in the camera frame -> (..., 2) pixels. Inverse: :meth:`back_project`."""
+        """(..., 3) metres in the camera frame -> (..., 2) image pixels (through D when there is one).
+        Inverse: :meth:`back_project`."""
         points = np.asarray(points, dtype=np.float64)
-        z = points[..., 2]
-        return np.stack((self.fx * points[..., 0] / z + self.cx, self.fy * points[..., 1] / z + self.cy), -1)
+        xy = points[..., :2] / points[..., 2:3]  # (..., 2) normalised image coordinates
+        if self.has_distortion:
+            xy = distort_normalized(xy, self.distortion_model, self.distortion)
+        return self._to_pixels(xy)
 
     def back_project(self, pixels: np.ndarray, depth: np.ndarray | float) -> np.ndarray:
-        """(..., 2) pixels and depth z (metres) -> (..., 3) points. Inverse of :meth:`project`."""
+        """(..., 2) image pixels and depth z (metres) -> (..., 3) points. Inverse of :meth:`project`."""
         pixels = np.asarray(pixels, dtype=np.float64)
         z = np.broadcast_to(np.asarray(depth, dtype=np.float64), pixels.shape[:-1])
-        x = (pixels[..., 0] - self.cx) / self.fx * z
-        y = (pixels[..., 1] - self.cy) / self.fy * z
-        return np.stack((x, y, z), -1)
+        xy = self._to_normalized(pixels)
+        if self.has_distortion:
+            xy = undistort_normalized(xy, self.distortion_model, self.distortion)
+        return np.stack((xy[..., 0] * z, xy[..., 1] * z, z), -1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -299,6 +423,7 @@ def cam_crop_to_full(
     (:func:`cam_crop_to_full_hamer`). It is a weak-perspective match: :func:`solve_translation` refines
     it so that the projected 3D joints land on the predicted 2D joints. Torch or numpy in, same out.
     ``crop_focal_px`` / ``crop_size_px`` only fix the convention of ``s`` (HaMeR's values by default).
+    Lens distortion is not modelled here (a weak-perspective start); :func:`solve_translation` uses it.
     """
     del crop_focal_px, crop_size_px  # s is already in the crop's units: tz = 2 f_c/(S s) there
     s, tx_c, ty_c = pred_cam[..., 0], pred_cam[..., 1], pred_cam[..., 2]
@@ -347,6 +472,7 @@ def solve_translation(
     solved by weighted least squares (float64). With ``refine`` a second solve divides each row by
     the point's depth from the first, which turns the algebraic error into (approximately) the pixel
     reprojection error. Exact when the pixels are exact projections. Needs >= 2 points with weight.
+    With lens distortion in ``camera`` the pixels are undistorted first (they are image pixels).
     """
     pts = np.asarray(points_3d_m, dtype=np.float64)
     px = np.asarray(pixels, dtype=np.float64)
@@ -356,6 +482,9 @@ def solve_translation(
     if pts.ndim != 3 or pts.shape[-1] != 3 or px.shape != (*pts.shape[:2], 2):
         raise ValueError(f"solve_translation: points (B,N,3) and pixels (B,N,2) expected, got "
                          f"{np.shape(points_3d_m)} and {np.shape(pixels)}")  # fmt: skip
+    if camera.has_distortion:  # the equations below hold for ideal pinhole pixels
+        px = camera.undistort_pixels(px)
+        camera = camera.ideal()
     b, n = pts.shape[:2]
     w = (
         np.ones((b, n))

@@ -272,6 +272,25 @@ def _normalise(raw: dict[str, Any], source: str) -> dict[str, np.ndarray]:
     return out
 
 
+def _read_npz(path: Path, source: str) -> dict[str, np.ndarray]:
+    """The arrays of a plain ``.npz`` (a zip of ``.npy`` files, no pickles); ValueError saying what is
+    wrong otherwise (not numpy's ``allow_pickle`` advice: a MANO file never needs pickles)."""
+    again = "convert the model again with `fast-hamer mano import`"
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{source}: not an .npz archive (an .npz is a zip of .npy arrays); {again}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except ValueError as err:
+        if "allow_pickle" in str(err) or "pickled" in str(err):
+            raise ValueError(
+                f"{source}: holds Python objects (pickled arrays), not plain numbers; {again}"
+            ) from None
+        raise ValueError(f"{source}: cannot read the .npz ({err}); {again}") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{source}: cannot read the .npz ({err}); {again}") from None
+
+
 def load_mano_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a MANO right-hand model into plain arrays; chumpy is never imported.
 
@@ -303,14 +322,7 @@ def load_mano_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
             raw = _read_pickle(zf.read(member), f"{source}:{member}")
         return _normalise(raw, f"{source}:{member}")
     if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                raw = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-            raise ValueError(
-                f"{source}: cannot read the .npz ({err}); convert again with `fast-hamer mano import`"
-            ) from None
-        return _normalise(raw, source)
+        return _normalise(_read_npz(path, source), source)
     return _normalise(_read_pickle(path.read_bytes(), source), source)
 
 

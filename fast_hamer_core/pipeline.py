@@ -5,6 +5,15 @@ Two modes, decided once at construction:
   un-mirroring of left hands -> full-image camera translation from the real intrinsics.
 - ``"landmarks"``: no mesh checkpoint (or no MANO): the detector's 21 keypoints lifted to 3D by PnP.
 
+Two ways to find the hands, also decided at construction (``stream``):
+- photos (``stream=False``): every image is searched in full, with a mirror pass for flip-consistent
+  sides (:class:`~fast_hamer_core.detection.mediapipe_detector.MediaPipeHandDetector`);
+- streams (``stream=True``): the detector keeps per-stream state and follows tracked hands without a palm
+  search (:class:`~fast_hamer_core.detection.stream.StreamHandDetector`), and in mesh mode the tracker
+  carries a hand the detector loses by the network's own 2D joints (tracking by reconstruction).
+  :class:`~fast_hamer_core.stream.StreamPipeline` overlaps :meth:`HandReconstructor.detect` of the next
+  frame with :meth:`HandReconstructor.reconstruct` of this one.
+
 All 3D output is in metres in the camera optical frame (see :mod:`fast_hamer_core.types`).
 """
 
@@ -22,6 +31,7 @@ from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.preprocess import crop_hands, normalize_crops
 from fast_hamer_core.skeleton import JOINT_TO_MANO_ROTATION
 from fast_hamer_core.types import Detection, HandResult
+from fast_hamer_core.validation import drop_non_finite
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +76,12 @@ class HandReconstructor:
         self.refine_translation = refine_translation
         self.model_name = getattr(getattr(model, "config", None), "name", "none") if model else "none"
         self.detector_name = type(detector).__name__ if detector is not None else "none"
+        from fast_hamer_core.detection.stream import StreamCounts
+
+        self._frame_counts = StreamCounts()  # what a per-image detector ran (the stream one counts itself)
+        self._stage1_size: tuple[int, int] | None = None  # image size seen by detect() (stream state)
+        self._stage2_size: tuple[int, int] | None = None  # ... and by the tracker in reconstruct()
+        self.dropped_non_finite = 0  #: hands dropped because a number in them was NaN / inf
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -84,6 +100,10 @@ class HandReconstructor:
         runtime: str = "torch",
         runtime_model: str | None = None,
         require_mesh: bool = False,
+        stream: bool = False,
+        search_every: int = 10,
+        max_unconfirmed_frames: int = 5,
+        detector: str = "mediapipe",
         detection_mode: str = "fast",
     ) -> HandReconstructor:
         """Build detector, model and tracker from file names. ``checkpoint=None`` -> landmarks-only mode.
@@ -95,9 +115,15 @@ class HandReconstructor:
         ``runtime``: ``"torch"`` runs ``checkpoint``; ``"onnxruntime"`` / ``"tensorrt"`` run ``runtime_model``
         (the ``.onnx`` / engine file from ``fast-hamer export``) through :mod:`fast_hamer_core.runtime`.
 
+        ``stream``: a live stream (see the module docstring): the stream detector with a palm search every
+        ``search_every`` frames while hands are tracked, and in mesh mode tracking by reconstruction for at
+        most ``max_unconfirmed_frames`` frames without a detection.
+        ``detector``: ``"mediapipe"`` (``detector_model`` = its ``.task``, optional) or ``"yolo"``
+        (``detector_model`` = the YOLO ``.pt`` weights, e.g. WiLoR's; boxes only, so it needs a mesh model).
         ``detection_mode``: ``"fast"`` (MediaPipe's landmarker) or ``"thorough"`` (multi-scale + body search,
-        for photos; :mod:`fast_hamer_core.detection.thorough`). ``max_hands`` and ``min_detection_confidence``
-        left ``None`` take that detector's defaults (fast: 4 and 0.3; thorough: 10 and 0.5).
+        for photos; :mod:`fast_hamer_core.detection.thorough`; no stream state: every frame is searched in
+        full). ``max_hands`` and ``min_detection_confidence`` left ``None`` take that detector's defaults
+        (fast: 4 and 0.3; thorough: 10 and 0.5).
         """
         from fast_hamer_core.detection import create_detector
         from fast_hamer_core.tracking import HandTracker
@@ -126,17 +152,41 @@ class HandReconstructor:
                 model = load_model(path, mano_path=resolve_mano_path(mano), device=device)
         else:
             log.info("no mesh checkpoint configured: landmarks-only mode (21 joints by PnP, no mesh)")
-        detector = create_detector(
-            "mediapipe",
-            mode=detection_mode,
-            model_path=detector_model,
-            handedness=handedness,
-            mirrored_input=mirrored_input,
-            max_hands=max_hands,
-            min_detection_confidence=min_detection_confidence,
-        )
-        tracker = HandTracker(**(tracking or {}))
-        return cls(detector=detector, model=model, device=device, tracker=tracker, fp16=fp16)
+        if detector == "yolo":
+            if model is None:
+                raise ValueError("the yolo detector gives boxes only: it needs a mesh checkpoint")
+            if stream:
+                log.info("the yolo detector has no stream state: every frame is searched in full")
+            backend = {"weights_path": detector_model, "device": device}
+        else:
+            backend = {"model_path": detector_model, "handedness": handedness}
+        thorough = detection_mode == "thorough"
+        if thorough:
+            from fast_hamer_core.detection import thorough as thorough_module
+
+            default_hands, default_confidence = thorough_module.MAX_HANDS, thorough_module.MIN_PALM_SCORE
+        else:
+            default_hands, default_confidence = 4, 0.3
+        common = {
+            "mirrored_input": mirrored_input,
+            "max_hands": default_hands if max_hands is None else max_hands,
+            "min_detection_confidence": (
+                default_confidence if min_detection_confidence is None else min_detection_confidence
+            ),
+        }
+        if stream and detector != "yolo" and not thorough:
+            from fast_hamer_core.detection.stream import StreamHandDetector
+
+            hand_detector = StreamHandDetector(search_every=search_every, **backend, **common)
+        else:
+            if stream and thorough:
+                log.info("the thorough detector has no stream state: every frame is searched in full")
+            hand_detector = create_detector(detector, mode=detection_mode, **backend, **common)
+        tracking = dict(tracking or {})
+        if stream and model is not None:
+            tracking.setdefault("max_unconfirmed_frames", max_unconfirmed_frames)
+        tracker = HandTracker(**tracking)
+        return cls(detector=hand_detector, model=model, device=device, tracker=tracker, fp16=fp16)
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -149,7 +199,58 @@ class HandReconstructor:
         """(1538, 3) MANO triangles of a RIGHT hand; use :func:`faces_for_side` for a left one."""
         return self.model.mano.faces if self.model is not None else None
 
+    @property
+    def stream(self) -> bool:
+        """Whether the detector keeps per-stream state (stream mode)."""
+        return hasattr(self.detector, "counts")
+
+    def detection_counts_raw(self):
+        """A copy of the :class:`~fast_hamer_core.detection.stream.StreamCounts` since the last reset (the
+        per-image detector searches every frame, and mirrors every frame in flip-consistent mode)."""
+        from dataclasses import replace
+
+        return replace(getattr(self.detector, "counts", None) or self._frame_counts)
+
+    def detection_counts(self) -> dict[str, float]:
+        """Palm searches, landmark passes and mirror passes per frame since the last reset."""
+        counts = self.detection_counts_raw()
+        return {"frames": counts.frames, **counts.per_frame()}
+
+    def reset_detection_counts(self) -> None:
+        if hasattr(self.detector, "reset_counts"):
+            self.detector.reset_counts()
+        from fast_hamer_core.detection.stream import StreamCounts
+
+        self._frame_counts = StreamCounts()
+
     # ------------------------------------------------------------------ per frame
+    def detect(self, image_rgb: np.ndarray, stamp_s: float | None = None) -> list[Detection]:
+        """Stage 1: the hands in one RGB uint8 image (the detector's state advances by one frame).
+
+        With a per-image detector and a tracker, ``tracking.detect_every`` may skip the detector and
+        propagate the tracks' boxes instead (see :meth:`HandTracker.detections_for_frame`).
+        """
+        if self.detector is None:
+            raise RuntimeError("no detector configured and no detections given")
+        if self.stream:
+            size = image_rgb.shape[:2]
+            if self._stage1_size not in (None, size) and hasattr(self.detector, "reset"):
+                self.detector.reset()  # another image size: another stream
+            self._stage1_size = size
+            return list(self.detector.detect(image_rgb, stamp_s))
+
+        def search() -> list[Detection]:
+            c = self._frame_counts
+            c.palm_searches += 1
+            c.landmark_passes += 1
+            c.mirror_passes += int(getattr(self.detector, "handedness", "raw") == "flip_consistent")
+            return self.detector.detect(image_rgb)
+
+        self._frame_counts.frames += 1
+        if self.tracker is not None and stamp_s is not None:
+            return list(self.tracker.detections_for_frame(search))
+        return list(search())
+
     def reconstruct(
         self,
         image_rgb: np.ndarray,
@@ -161,18 +262,18 @@ class HandReconstructor:
 
         ``detections`` skips the detector (boxes, sides and scores given by the caller).
         ``stamp_s`` (seconds) drives tracking and smoothing; ``None`` treats every call as a new image.
+        A hand with a non-finite number is dropped and counted in :attr:`dropped_non_finite`.
         """
         if detections is None:
-            if self.detector is None:
-                raise RuntimeError("no detector configured and no detections given")
-            if self.tracker is not None and stamp_s is not None:
-                detections = self.tracker.detections_for_frame(lambda: self.detector.detect(image_rgb))
-            else:
-                detections = self.detector.detect(image_rgb)
+            detections = self.detect(image_rgb, stamp_s)
         detections = list(detections)
         track_ids: list[int | None] = [None] * len(detections)
         if self.tracker is not None and stamp_s is not None:
-            detections, track_ids = self.tracker.assign(detections, stamp_s)
+            height, width = image_rgb.shape[:2]
+            if self._stage2_size not in (None, (width, height)):
+                self.tracker.reset()  # another image size: another stream
+            self._stage2_size = (width, height)
+            detections, track_ids = self.tracker.assign(detections, stamp_s, image_size=(width, height))
         if not detections:
             results: list[HandResult] = []
         elif self.model is None:
@@ -181,10 +282,17 @@ class HandReconstructor:
             results = [lift_detection(det, camera) for det in detections]
         else:
             results = self._reconstruct_mesh(image_rgb, camera, detections)
+        carried = self.tracker.carried_ids if self.tracker is not None else set()
         for result, track_id in zip(results, track_ids, strict=True):
             result.track_id = track_id
+            if track_id in carried:
+                result.extras["carried"] = True  # no detection this frame: the mesh's own joints
+        if carried and hasattr(self.detector, "hint"):  # let the stream detector look there next frame
+            self.detector.hint([r.keypoints_2d for r in results if r.extras.get("carried")])
         if self.tracker is not None and stamp_s is not None:
             results = self.tracker.smooth(results, stamp_s)
+        results, dropped = drop_non_finite(results)  # never hand out a NaN / inf (logged there)
+        self.dropped_non_finite += dropped
         return results
 
     __call__ = reconstruct
@@ -272,6 +380,16 @@ class HandReconstructor:
                 )
             )
         return results
+
+    def fuse_depth(
+        self, results: list[HandResult], depth_m: np.ndarray, camera: PinholeCamera, **options
+    ) -> list[HandResult]:
+        """Each hand moved along its camera ray onto the median measured depth under it
+        (:func:`fast_hamer_core.depth.correct_depth`; ``options`` are its keyword arguments)."""
+        from fast_hamer_core.depth import correct_depth
+
+        options.setdefault("faces", self.faces)
+        return [correct_depth(r, depth_m, camera, **options) for r in results]
 
     def close(self) -> None:
         """Release the detector's native resources."""

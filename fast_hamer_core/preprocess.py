@@ -34,11 +34,14 @@ BBOX_ASPECT = (192, 256)  # width : height of the ViT's input, HaMeR's BBOX_SHAP
 
 
 def read_rgb(path) -> np.ndarray:
-    """An image file -> RGB uint8 (H, W, 3); FileNotFoundError naming the file when OpenCV cannot read it."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """An image file -> RGB uint8 (H, W, 3), EXIF orientation applied (as HaMeR's demo, ``cv2.imread``).
+
+    Through :func:`fast_hamer_core.image_io.read_rgb`, the decoder the ROS node uses too: a truncated
+    JPEG / PNG is refused (``ImageDecodeError``, a ValueError naming the file); FileNotFoundError when
+    the file is missing."""
+    from fast_hamer_core import image_io
+
+    return image_io.read_rgb(path)
 
 
 def box_from_keypoints(

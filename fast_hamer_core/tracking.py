@@ -37,6 +37,13 @@ Detecting every k frames (``detect_every=k``): :meth:`HandTracker.detections_for
 on every k-th frame (and whenever no track is alive) and otherwise returns :func:`propagate_boxes` of
 the tracks' last results: boxes from the previous frame's 2D joints. In landmarks-only mode the
 detector is the model, so a propagated frame repeats the previous hand.
+
+Tracking by reconstruction (``max_unconfirmed_frames=N > 0``, mesh mode in streams): a track that no
+detection confirms this frame, but whose last result came from the mesh network, is carried: the mesh's
+own 2D joints (:func:`propagate_boxes`) give its box, and the network reconstructs it again, so a hand
+that closes around an object keeps its track while the detector loses it. A track carried for ``N``
+frames in a row without a detection ends. Landmarks results are never carried (the detector is the
+model there). :attr:`HandTracker.carried_ids` names the tracks carried in the last frame.
 """
 
 from __future__ import annotations
@@ -51,9 +58,14 @@ from scipy.spatial.transform import Rotation
 
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection, HandResult
+from fast_hamer_core.validation import non_finite_fields
 
 _INFEASIBLE = 1e6
 _MAX_PREDICT_FRAMES = 3
+#: A carried hand keeps going only while at least this fraction of its box is inside the image ...
+CARRY_MIN_INSIDE = 0.5
+#: ... and while it overlaps no detected hand by more than this IoU.
+CARRY_MAX_IOU = 0.3
 
 
 # ---------------------------------------------------------------------------------------------- filters
@@ -242,6 +254,7 @@ class Track:
     keypoints_2d: np.ndarray | None  #: (21, 2) last observed keypoints, pixels
     velocity_px: np.ndarray  #: (2,) box-centre velocity, pixels per frame
     missed: int = 0  #: frames since last matched
+    unconfirmed: int = 0  #: consecutive frames carried by reconstruction without a detection
     disagree: int = 0  #: consecutive matched frames whose detected side differs from ``side``
     hits: int = 1
     last_result: HandResult | None = None
@@ -273,6 +286,8 @@ class HandTracker:
         side_hysteresis: consecutive disagreeing frames needed to flip a track's side; 0 locks it.
         one_euro: smoothing parameters (:class:`OneEuroConfig` or a dict of its fields); ``None``: off.
         detect_every: run the detector every k frames, propagating boxes in between (k=1: every frame).
+        max_unconfirmed_frames: carry a mesh track without detection for at most this many frames
+            (tracking by reconstruction, see the module docstring); 0: never carry.
     """
 
     def __init__(
@@ -285,6 +300,7 @@ class HandTracker:
         side_hysteresis: int = 3,
         one_euro: OneEuroConfig | dict | None = None,
         detect_every: int = 1,
+        max_unconfirmed_frames: int = 0,
     ) -> None:
         if ttl_frames < 0:
             raise ValueError(f"ttl_frames must be >= 0, got {ttl_frames}")
@@ -296,6 +312,8 @@ class HandTracker:
             raise ValueError(f"side_hysteresis must be >= 0 (0 locks the side), got {side_hysteresis}")
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        if max_unconfirmed_frames < 0:
+            raise ValueError(f"max_unconfirmed_frames must be >= 0, got {max_unconfirmed_frames}")
         if isinstance(one_euro, dict):
             one_euro = OneEuroConfig(**one_euro)
         self.ttl_frames = int(ttl_frames)
@@ -306,6 +324,7 @@ class HandTracker:
         self.side_hysteresis = int(side_hysteresis)
         self.one_euro = one_euro
         self.detect_every = int(detect_every)
+        self.max_unconfirmed_frames = int(max_unconfirmed_frames)
         self.reset()
 
     def reset(self) -> None:
@@ -313,6 +332,7 @@ class HandTracker:
         self._tracks: dict[int, Track] = {}
         self._next_id = 0
         self._frame = 0
+        self.carried_ids: set[int] = set()
 
     @property
     def tracks(self) -> list[Track]:
@@ -359,6 +379,7 @@ class HandTracker:
         kp = det.keypoints_2d
         track.keypoints_2d = None if kp is None else np.array(kp, dtype=np.float64)
         track.missed = 0
+        track.unconfirmed = 0
         track.hits += 1
         if det.side == track.side or self.side_hysteresis == 0:
             track.disagree = 0
@@ -369,13 +390,20 @@ class HandTracker:
             track.disagree = 0
             track.reset_filters()
 
-    def assign(self, detections: Sequence[Detection], stamp_s: float) -> tuple[list[Detection], list[int]]:
-        """Match this frame's detections to tracks.
+    def assign(
+        self,
+        detections: Sequence[Detection],
+        stamp_s: float,
+        image_size: tuple[int, int] | None = None,
+    ) -> tuple[list[Detection], list[int]]:
+        """Match this frame's detections to tracks. ``image_size = (width, height)`` clips carried boxes;
+        a carried hand mostly outside the image, or overlapping a detected hand, is not carried.
 
         Returns ``(detections, track_ids)`` in the input order: copies of the detections with the
         track's stabilised side (``side_score`` becomes the detector's probability of that side), and
-        each one's track id. Ages and drops unmatched tracks. ``stamp_s`` is accepted for symmetry with
-        :meth:`smooth`; association counts frames, not seconds.
+        each one's track id; then, with ``max_unconfirmed_frames``, the carried tracks' boxes (see the
+        module docstring; their ids are in :attr:`carried_ids`). Ages and drops unmatched tracks.
+        ``stamp_s`` is accepted for symmetry with :meth:`smooth`; association counts frames, not seconds.
         """
         del stamp_s
         tracks = list(self._tracks.values())
@@ -400,13 +428,47 @@ class HandTracker:
             out_dets.append(replace(det, side=track.side, side_score=float(side_score)))
             out_ids.append(track.track_id)
 
+        self.carried_ids = set()
+        detected_boxes = [d.box for d in out_dets]
         for track in tracks:
-            if track.track_id not in matched_ids:
-                track.missed += 1
-                if track.missed > self.ttl_frames:
-                    del self._tracks[track.track_id]
+            if track.track_id in matched_ids:
+                continue
+            carried = self._carried(track, detected_boxes, image_size)
+            if carried is not None:
+                track.unconfirmed += 1
+                out_dets.append(replace(carried, side=track.side))
+                out_ids.append(track.track_id)
+                self.carried_ids.add(track.track_id)
+                continue
+            track.missed += 1
+            ended = self.max_unconfirmed_frames > 0 and track.unconfirmed >= self.max_unconfirmed_frames
+            if ended or track.missed > self.ttl_frames:
+                del self._tracks[track.track_id]
         self._frame += 1
         return out_dets, out_ids
+
+    def _carried(
+        self, track: Track, detected_boxes: list[np.ndarray], image_size: tuple[int, int] | None
+    ) -> Detection | None:
+        """The box an unmatched track is carried with this frame (tracking by reconstruction), or None."""
+        last = track.last_result
+        if not (
+            self.max_unconfirmed_frames > 0
+            and track.missed == 0
+            and track.unconfirmed < self.max_unconfirmed_frames
+            and last is not None
+            and last.mode == "mesh"
+        ):
+            return None
+        full = propagate_boxes([last])[0]
+        carried = propagate_boxes([last], image_size)[0] if image_size is not None else full
+        area = float(np.prod(np.clip(full.box[2:] - full.box[:2], 0.0, None)))
+        inside = float(np.prod(np.clip(carried.box[2:] - carried.box[:2], 0.0, None)))
+        if area <= 0.0 or inside < CARRY_MIN_INSIDE * area:
+            return None  # the hand left the image
+        if any(box_iou(carried.box, box) > CARRY_MAX_IOU for box in detected_boxes):
+            return None  # a detected hand is there: this track lost it to another one
+        return carried
 
     def stabilise_sides(self, detections: Sequence[Detection], stamp_s: float) -> list[Detection]:
         """:meth:`assign` without the ids: the detections with their tracks' stabilised sides."""
@@ -427,12 +489,19 @@ class HandTracker:
         """Filter each result on its track (``result.track_id`` from :meth:`assign`); copies, same order.
 
         Results without a live track id pass through unchanged. With ``one_euro=None`` nothing is
-        filtered, but the results are still remembered for :meth:`propagate`.
+        filtered, but the results are still remembered for :meth:`propagate`. A result with a NaN /
+        inf is never filtered: its track's filters restart and it passes through unchanged, not
+        remembered (the pipeline drops it), so a bad value cannot linger in a filter's state.
         """
         out = []
         for res in results:
             track = self._tracks.get(res.track_id) if res.track_id is not None else None
             if track is None:
+                out.append(res)
+                continue
+            if non_finite_fields(res):
+                track.reset_filters()
+                track.last_result = None
                 out.append(res)
                 continue
             if self.one_euro is not None:

@@ -21,17 +21,25 @@ topic                      type                                           notes
 =========================  =============================================  =================================
 
 Every output is stamped with the input image's header (stamp and frame_id). Frames are handled
-newest-only: the subscription callback stores the message and a worker thread converts and infers
-on the newest one. ``/diagnostics`` counts frames overwritten before the worker took them
-(``frames_dropped``) and frames discarded before the node saw them, from gaps in the publisher's
-sequence numbers (``frames_lost_before_node``: the keep-last-1 reader queue, or the network). Malformed
-messages are logged with the reason and skipped; inference errors are logged; the node keeps running.
+newest-only through :class:`fast_hamer_core.stream.StreamPipeline`: the subscription callback hands the
+message in, stage 1 converts it and finds the hands, stage 2 reconstructs and publishes; in stream mode
+(``stream.enabled``) the two stages overlap on two threads, otherwise one thread runs both.
+``/diagnostics`` counts frames overwritten before the worker took them (``frames_dropped``) and frames
+discarded before the node saw them, from gaps in the publisher's sequence numbers
+(``frames_lost_before_node``: the keep-last-1 reader queue, or the network). Malformed messages are
+logged with the reason and skipped; inference errors are logged; the node keeps running.
+
+Bad input never becomes a wrong number: every CameraInfo goes through the core's
+:func:`~fast_hamer_core.camera_check.check_camera` (a refused one is warned with the field named and
+replaced as ``camera_info_fallback`` says; /diagnostics WARN), lens distortion D is used (or P when
+``image_rectified``), images over ``max_image_pixels`` are refused before decoding, an empty frame_id is
+refused or replaced by ``default_frame_id``, and the core drops hands with a NaN / inf. /diagnostics is
+ERROR, with the reason, when every frame of the last window failed or was refused.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,19 +63,25 @@ from visualization_msgs.msg import MarkerArray
 
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.skeleton import SIDES
+from fast_hamer_core.stream import PreparedFrame, StreamOutput, StreamPipeline
 from fast_hamer_ros import image_conversion as conv
 from fast_hamer_ros import messages
+from fast_hamer_ros.camera_intrinsics import CameraInfoState
 from fast_hamer_ros.node_main import run_node
 from fast_hamer_ros.parameters import (
     NODE_NAME,
     PARAMETERS,
-    PARAMETERS_BY_NAME,
     ParamSpec,
+    change_refusal,
     check_parameter,
     descriptor,
+    unknown_parameter_message,
 )
 from fast_hamer_ros.tf_publisher import TfPublisher
 from fast_hamer_ros.worker import LatestSlot, PipelineStats, ReasonThrottle, SequenceGaps
+
+#: Keys of the per-frame detector rates in /diagnostics.
+DETECTION_RATES: tuple[str, ...] = ("palm_searches", "landmark_passes", "mirror_passes")
 
 #: QoS of hands/overlay.
 OVERLAY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -133,6 +147,9 @@ def build_reconstructor(params: dict[str, Any]):
         fp16=params["fp16"],
         runtime=params["runtime"],
         runtime_model=params["runtime_model"] or None,
+        stream=params["stream.enabled"],
+        search_every=params["stream.search_every_frames"],
+        max_unconfirmed_frames=params["stream.max_unconfirmed_frames"],
     )
     if not params["tracking.enabled"]:
         reconstructor.tracker = None
@@ -145,29 +162,38 @@ class HandMeshNode(Node):
 
     def __init__(self, reconstructor=None, **node_kwargs) -> None:
         # Set before anything can fail: rclpy destroys nodes at shutdown even half-constructed ones.
-        self._slot: LatestSlot[_Frame] = LatestSlot()
-        self._worker: threading.Thread | None = None
+        self._pipeline: StreamPipeline | None = None
         self._reconstructor = None
         super().__init__(NODE_NAME, **node_kwargs)
         self._params: dict[str, Any] = {}
         for spec in PARAMETERS:
             self._declare(spec)
-        self.add_pre_set_parameters_callback(self._log_rejections)
+        self._warn_unknown_parameters()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._store_parameters)
         p = self._params
 
         self._reconstructor = reconstructor if reconstructor is not None else build_reconstructor(p)
+        self._check_unused_mano()
         self._faces = self._reconstructor.faces
-        self._camera_info: CameraInfo | None = None
-        self._camera_lock = threading.Lock()
-        self._warned_no_info = False
+        self._cameras = CameraInfoState(self.get_logger(), self.resolve_topic_name("camera_info"))
+        self._warned_frame_id = False
+        self._warned_grey = False
         self._depth_slot: LatestSlot[_Frame] = LatestSlot()
         self._latest_depth: _Frame | None = None
         self._markers = messages.HandMarkers()
         self._stats = PipelineStats()
         self._gaps = SequenceGaps()
         self._throttle = ReasonThrottle(period_s=5.0)
+        self._counts_seen = self._reconstructor.detection_counts_raw()
+        self._pipeline = StreamPipeline(
+            self._reconstructor,
+            on_output=self._on_output,
+            prepare=self._prepare,
+            on_error=self._on_stream_error,
+            overlap=p["stream.enabled"] and p["stream.overlap"],
+            name="hand_mesh",
+        )
 
         qos = image_qos(p["image_qos"])
         if p["image_transport"] == "compressed":
@@ -190,8 +216,6 @@ class HandMeshNode(Node):
         self._tf = TfPublisher(self)
         self._diag_timer = self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
 
-        self._worker = threading.Thread(target=self._work, name="hand_mesh_worker", daemon=True)
-        self._worker.start()
         mode = self._reconstructor.mode
         mode_line = (
             "landmarks-only mode (no mesh checkpoint: 21 joints from the detector, no mesh, no MANO)"
@@ -199,9 +223,15 @@ class HandMeshNode(Node):
             else f"mesh mode (model {self._reconstructor.model_name})"
         )
         rec = self._reconstructor
+        detection = (
+            f"stream detection (palm search every {p['stream.search_every_frames']} frames while tracking"
+            + (", overlapping stages)" if self._pipeline.overlap else ")")
+            if rec.stream
+            else "photo detection (full search every frame)"
+        )
         self.get_logger().info(
-            f"{mode_line}; device {rec.device}; detector {rec.detector_name}; TF via {self._tf.backend}; "
-            f"listening on {self._image_sub.topic_name}"
+            f"{mode_line}; {detection}; device {rec.device}; detector {rec.detector_name}; "
+            f"TF via {self._tf.backend}; listening on {self._image_sub.topic_name}"
         )
 
     # ------------------------------------------------------------------ parameters
@@ -215,18 +245,37 @@ class HandMeshNode(Node):
             raise ValueError(f"invalid parameter: {reason}")
         self._params[spec.name] = value
 
-    def _log_rejections(self, params: list[Parameter]) -> list[Parameter]:
-        """Log every change that will be rejected, with the reason (rclpy rejects read-only, type and
-        range violations itself, silently; :meth:`_validate_parameters` rejects the rest)."""
-        for param in params:
-            spec = PARAMETERS_BY_NAME.get(param.name)
-            if spec is not None and spec.read_only:
-                reason = f"{param.name} is read-only (fixed when the node starts)"
-            else:
-                reason = check_parameter(param.name, param.value)
+    def _warn_unknown_parameters(self) -> None:
+        """One warning per parameter given for this node (params file section, ``-p``) that it does not
+        declare: a typo would otherwise be ignored silently."""
+        overrides = getattr(self, "_parameter_overrides", {})  # rclpy keeps them there (no accessor)
+        for name in sorted(n for n in overrides if not self.has_parameter(n)):
+            self.get_logger().warning(unknown_parameter_message(name))
+
+    def _change_refusal(self, params: list[Parameter]) -> str | None:
+        """The first :func:`change_refusal` of ``params``, else None."""
+        return next((r for p in params if (r := change_refusal(p.name, p.value)) is not None), None)
+
+    def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
+        """rclpy's, except that a refused change is answered (and logged) with the clear reason; rclpy's
+        own reply for a wrong type is ``expected '3' got '4'``. The SetParameters services call this."""
+        reason = self._change_refusal(parameter_list)
+        if reason is not None:
+            self.get_logger().warning(f"rejected parameter change: {reason}")
+            return SetParametersResult(successful=False, reason=reason)
+        return super().set_parameters_atomically(parameter_list)
+
+    def set_parameters(self, parameter_list: list[Parameter]) -> list[SetParametersResult]:
+        """Each parameter through :meth:`set_parameters_atomically`'s checks, then rclpy's."""
+        results = []
+        for param in parameter_list:
+            reason = self._change_refusal([param])
             if reason is not None:
                 self.get_logger().warning(f"rejected parameter change: {reason}")
-        return params
+                results.append(SetParametersResult(successful=False, reason=reason))
+            else:
+                results.extend(super().set_parameters([param]))
+        return results
 
     def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Reject a bad value with the reason; the node keeps the old value (rclpy checks read-only,
@@ -241,62 +290,99 @@ class HandMeshNode(Node):
         for param in params:
             self._params[param.name] = param.value
 
+    def _check_unused_mano(self) -> None:
+        """Landmarks mode does not load MANO; a ``mano_path`` given anyway is still checked, so that a
+        wrong file is said now rather than when a mesh checkpoint is added (warned, not refused)."""
+        path = self._params["mano_path"]
+        if self._reconstructor.mode != "landmarks" or not path:
+            return
+        from fast_hamer_core.mano import load_mano_arrays, resolve_mano_path
+
+        try:
+            load_mano_arrays(resolve_mano_path(path))
+        except (FileNotFoundError, ValueError) as exc:
+            self.get_logger().warning(
+                f"mano_path is not a usable MANO model ({exc}); landmarks-only mode does not use it, a mesh "
+                "checkpoint would fail with it"
+            )
+
     @property
     def reconstructor(self):
         return self._reconstructor
 
     @property
     def dropped_frames(self) -> int:
-        return self._slot.dropped
+        return self._pipeline.dropped if self._pipeline is not None else 0
 
     # ------------------------------------------------------------------ callbacks (executor thread)
     def _on_image(self, msg, info: dict) -> None:
         self._stats.input()
         gid = info.get("publisher_gid") or {}
         self._gaps.observe(bytes(gid.get("data", b"")), info.get("publication_sequence_number"))
-        self._slot.put(_Frame(msg, time.monotonic()))
+        self._pipeline.submit(_Frame(msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        with self._camera_lock:
-            self._camera_info = msg
+        self._cameras.update(msg)
 
     def _on_depth(self, msg: Image) -> None:
         self._depth_slot.put(_Frame(msg, time.monotonic()))
 
-    # ------------------------------------------------------------------ worker thread
-    def _work(self) -> None:
-        while not self._slot.closed:
-            frame = self._slot.take(timeout_s=0.2)
-            if frame is None:
-                continue
-            try:
-                self._process(frame)
-            except Exception as exc:  # keep the node alive whatever one frame does
-                self._stats.error()
-                if self._throttle.allow(("error", type(exc).__name__)):
-                    self.get_logger().error(f"frame skipped: {type(exc).__name__}: {exc}")
+    # ------------------------------------------------------------------ pipeline stages (worker threads)
+    def _on_stream_error(self, stage: str, exc: Exception) -> None:
+        """A frame failed in a pipeline stage: logged (throttled), counted; the node keeps running."""
+        self._stats.error(f"inference failed ({stage}): {type(exc).__name__}: {exc}")
+        if self._throttle.allow(("error", stage, type(exc).__name__)):
+            self.get_logger().error(f"frame skipped ({stage}): {type(exc).__name__}: {exc}")
 
     def _reject(self, what: str, exc: Exception) -> None:
-        self._stats.reject()
+        self._stats.reject(f"malformed {what}: {exc}", frame=what != "depth image")
         if self._throttle.allow((what, str(exc))):
             self.get_logger().warning(f"skipped malformed {what}: {exc}")
 
-    def _camera(self, width: int, height: int) -> PinholeCamera:
-        with self._camera_lock:
-            info = self._camera_info
-        k = np.asarray(info.k, dtype=np.float64) if info is not None else np.zeros(9)
-        if info is not None and k[0] > 0 and k[4] > 0:
-            cam = PinholeCamera.from_k(k, info.width or width, info.height or height)
-            return cam.scaled_to(width, height)  # a binned / resized stream keeps its camera
-        cam = PinholeCamera.assumed(width, height, self._params["focal_length_px"])
-        if not self._warned_no_info:
-            self._warned_no_info = True
-            why = "no CameraInfo received" if info is None else "CameraInfo has no valid K"
+    def _to_rgb(self, msg) -> np.ndarray | None:
+        """The frame's RGB pixels, or None when it is refused (logged, counted): an empty frame_id (unless
+        ``default_frame_id`` replaces it, warned once), more than ``max_image_pixels`` pixels (checked
+        before decoding), a malformed message."""
+        if not msg.header.frame_id:
+            default = self._params["default_frame_id"]
+            if not default:
+                self._reject(
+                    "image", ValueError("header.frame_id is empty (set default_frame_id to use one)")
+                )
+                return None
+            if not self._warned_frame_id:
+                self._warned_frame_id = True
+                self.get_logger().warning(
+                    f"images with an empty header.frame_id get {default!r} (default_frame_id)"
+                )
+            msg.header.frame_id = default
+        if not self._warned_grey and getattr(msg, "encoding", "") in conv.GREY_ENCODINGS:
+            self._warned_grey = True
             self.get_logger().warning(
-                f"{why} on {self.resolve_topic_name('camera_info')}: using focal_length_px={cam.fx:.1f} "
-                "with the principal point at the image centre; metric depth will be approximate"
+                f"grey images ({msg.encoding}): the MediaPipe hand detector is trained on colour and finds "
+                "fewer hands in grey (6 of 12 on the test photos, 0 of 2 on some); use a colour stream"
             )
-        return cam
+        max_pixels = self._params["max_image_pixels"]
+        try:
+            if isinstance(msg, CompressedImage):
+                return conv.compressed_to_rgb(msg, max_pixels)
+            return conv.image_to_rgb(msg, max_pixels)
+        except conv.ImageConversionError as exc:
+            self._reject("image", exc)
+            return None
+
+    def _camera(self, width: int, height: int) -> PinholeCamera | None:
+        """The camera of a ``width`` x ``height`` frame (:class:`CameraInfoState`: the newest CameraInfo
+        when the core's check passes, else ``camera_info_fallback``); None: skip it, counted as refused."""
+        p = self._params
+        camera = self._cameras.camera_for(
+            width, height, p["focal_length_px"], p["camera_info_fallback"], p["image_rectified"]
+        )
+        if camera is None:
+            self._stats.reject(
+                f"CameraInfo refused: {self._cameras.refusal} (camera_info_fallback=skip_frames)"
+            )
+        return camera
 
     def _depth_for(self, header) -> np.ndarray | None:
         pending = self._depth_slot.take(timeout_s=0.0)
@@ -317,31 +403,38 @@ class HandMeshNode(Node):
             self._reject("depth image", exc)
             return None
 
-    def _process(self, frame: _Frame) -> None:
+    def _prepare(self, frame: _Frame) -> PreparedFrame | None:
+        """Stage 1: the message as RGB with its camera (and the matching depth image); None skips it."""
         msg = frame.msg
-        try:
-            rgb = conv.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else conv.image_to_rgb(msg)
-        except conv.ImageConversionError as exc:
-            self._reject("image", exc)
-            return
+        rgb = self._to_rgb(msg)
+        if rgb is None:
+            return None
         height, width = rgb.shape[:2]
         camera = self._camera(width, height)
-        results = self._reconstructor.reconstruct(rgb, camera, stamp_s=stamp_seconds(msg.header))
-        if self._depth_sub is not None and results:
-            depth = self._depth_for(msg.header)
-            if depth is not None:
-                from fast_hamer_core.depth import correct_depth
+        if camera is None:  # a refused CameraInfo and camera_info_fallback=skip_frames
+            return None
+        depth = self._depth_for(msg.header) if self._depth_sub is not None else None
+        p = self._params
+        depth_options = {
+            "faces": self._faces,
+            "min_samples": p["depth.min_samples"],
+            "max_offset_m": p["depth.max_offset_m"],
+            "surface_offset_m": p["depth.surface_offset_m"],
+        }
+        return PreparedFrame(
+            rgb,
+            camera,
+            stamp_seconds(msg.header),
+            context=frame,
+            depth_m=depth,
+            depth_options=depth_options,
+        )
 
-                p = self._params
-                options = {
-                    "faces": self._faces,
-                    "min_samples": p["depth.min_samples"],
-                    "max_offset_m": p["depth.max_offset_m"],
-                    "surface_offset_m": p["depth.surface_offset_m"],
-                }
-                results = [correct_depth(r, depth, camera, **options) for r in results]
-        self._publish(msg.header, results, rgb, camera)
-        self._stats.output(frame.received_at, len(results))
+    def _on_output(self, out: StreamOutput) -> None:
+        """Stage 2: publish one frame's hands (results already depth-corrected by the pipeline)."""
+        frame: _Frame = out.frame.context
+        self._publish(frame.msg.header, out.results, out.frame.image_rgb, out.frame.camera)
+        self._stats.output(frame.received_at, len(out.results))
 
     def _publish(self, header, results, rgb: np.ndarray, camera: PinholeCamera) -> None:
         p = self._params
@@ -372,12 +465,24 @@ class HandMeshNode(Node):
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> DiagnosticStatus:
         """The node's current DiagnosticStatus (what /diagnostics carries)."""
-        snap = self._stats.snapshot(dropped=self._slot.dropped)
+        snap = self._stats.snapshot(dropped=self.dropped_frames)
         status = DiagnosticStatus()
         status.name = f"{self.get_fully_qualified_name()}: hand pipeline"
         status.hardware_id = str(self._reconstructor.device)
         status.level, status.message = DiagnosticStatus.OK, "running"
-        if snap.seconds_since_input is None:
+        if snap.failed_in_window > 0 and snap.processed_in_window == 0:
+            status.level = DiagnosticStatus.ERROR
+            status.message = (
+                f"every frame of the last {self._stats.window_s:.0f} s failed or was refused "
+                f"({snap.failed_in_window}); last: {snap.last_failure}"
+            )
+        elif self._cameras.refusal is not None:
+            status.level = DiagnosticStatus.WARN
+            status.message = (
+                f"CameraInfo refused: {self._cameras.refusal} "
+                f"(camera_info_fallback={self._params['camera_info_fallback']})"
+            )
+        elif snap.seconds_since_input is None:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 f"no image received on {self._image_sub.topic_name}",
@@ -385,13 +490,14 @@ class HandMeshNode(Node):
         elif snap.seconds_since_input > STALE_INPUT_S:
             status.level = DiagnosticStatus.WARN
             status.message = f"no image for {snap.seconds_since_input:.1f} s on {self._image_sub.topic_name}"
-        elif self._warned_no_info and self._camera_info is None:
+        elif not self._cameras.received:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 "running without CameraInfo (focal_length_px)",
             )
         values = {
             "mode": self._reconstructor.mode,
+            "detection_mode": "stream" if self._reconstructor.stream else "frame",
             "device": self._reconstructor.device,
             "model": self._reconstructor.model_name,
             "detector": self._reconstructor.detector_name,
@@ -407,9 +513,30 @@ class HandMeshNode(Node):
             "messages_rejected": str(snap.rejected_total),
             "inference_errors": str(snap.errors_total),
             "hands_last_frame": str(snap.hands_last_frame),
+            "hands_dropped_non_finite": str(getattr(self._reconstructor, "dropped_non_finite", 0)),
+            "camera_info": self._camera_state(),
         }
+        values.update(self._detection_rates())
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         return status
+
+    def _detection_rates(self) -> dict[str, str]:
+        """Palm searches, landmark and mirror passes per frame since the previous report."""
+        now = self._reconstructor.detection_counts_raw()
+        prev, self._counts_seen = self._counts_seen, now
+        frames = now.frames - prev.frames
+        return {
+            f"{name}_per_frame": f"{(getattr(now, name) - getattr(prev, name)) / frames:.3f}"
+            if frames
+            else "0"
+            for name in DETECTION_RATES
+        }
+
+    def _camera_state(self) -> str:
+        if not self._cameras.received:
+            return "none received"
+        refusal = self._cameras.refusal
+        return "valid" if refusal is None else f"refused: {refusal}"
 
     def _publish_diagnostics(self) -> None:
         array = DiagnosticArray()
@@ -419,9 +546,8 @@ class HandMeshNode(Node):
 
     # ------------------------------------------------------------------ shutdown
     def destroy_node(self) -> None:
-        self._slot.close()
-        if self._worker is not None and self._worker.is_alive():
-            self._worker.join(timeout=10.0)
+        if self._pipeline is not None:
+            self._pipeline.close(timeout_s=10.0)
         try:
             if self._reconstructor is not None:
                 self._reconstructor.close()

@@ -19,6 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fast_hamer_core.image_io import ImageDecodeError, decode_rgb
+
 try:  # a ROS install's cv_bridge; absent from the pip wheels
     from cv_bridge import CvBridge as _CvBridge
 except ImportError:  # pragma: no cover - depends on the installation
@@ -34,6 +36,9 @@ COLOR_ENCODINGS: dict[str, tuple[int, int | None]] = {
     "8UC1": (1, cv2.COLOR_GRAY2RGB),
     "8UC3": (3, cv2.COLOR_BGR2RGB),  # OpenCV's default channel order
 }
+
+#: One-channel encodings, replicated to grey RGB (the hand detector finds fewer hands in them).
+GREY_ENCODINGS = frozenset({"mono8", "8UC1"})
 
 #: Colour encodings that cv_bridge converts to rgb8 (the generic 8UC* ones are done with numpy).
 _CV_BRIDGE_ENCODINGS = frozenset({"rgb8", "bgr8", "rgba8", "bgra8", "mono8"})
@@ -55,20 +60,35 @@ def cv_bridge_available() -> bool:
     return _CvBridge is not None
 
 
-def _check_geometry(msg, channels: int, bytes_per_channel: int) -> int:
-    """Validate size, step and data length of a raw image message; returns the row length in bytes."""
+def _check_geometry(msg, channels: int, bytes_per_channel: int, max_pixels: int | None = None) -> int:
+    """Validate size, step and data length of a raw image message; returns the row length in bytes.
+
+    Exact: ``data`` must hold ``height * step`` bytes (fewer or more is malformed), ``step`` at least a
+    row, and row padding must not be a whole number of bytes per pixel (``rgb8`` with ``step =
+    width * 4`` is 4-channel data under the wrong encoding, not padding)."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"empty image: height={height}, width={width}")
-    row_bytes = width * channels * bytes_per_channel
+    if max_pixels is not None and height * width > max_pixels:
+        raise ImageConversionError(
+            f"{width}x{height} = {width * height} pixels is more than max_image_pixels={max_pixels}"
+        )
+    pixel_bytes = channels * bytes_per_channel
+    row_bytes = width * pixel_bytes
     if step < row_bytes:
         raise ImageConversionError(
             f"step {step} is smaller than width*channels*bytes = {width}*{channels}*{bytes_per_channel} "
             f"= {row_bytes} for encoding {msg.encoding!r}"
         )
-    if len(msg.data) < height * step:
+    if step > row_bytes and step % width == 0:
         raise ImageConversionError(
-            f"data has {len(msg.data)} bytes, fewer than height*step = {height}*{step} = {height * step}"
+            f"step {step} = width*{step // width}: {step // width} bytes per pixel, but {msg.encoding!r} has "
+            f"{pixel_bytes} (the data is another encoding, not row padding)"
+        )
+    if len(msg.data) != height * step:
+        relation = "fewer" if len(msg.data) < height * step else "more"
+        raise ImageConversionError(
+            f"data has {len(msg.data)} bytes, {relation} than height*step = {height}*{step} = {height * step}"
         )
     return row_bytes
 
@@ -79,17 +99,18 @@ def _rows(msg, row_bytes: int) -> np.ndarray:
     return buf.reshape(int(msg.height), int(msg.step))[:, :row_bytes]  # (H, step) -> (H, row_bytes)
 
 
-def image_to_rgb(msg) -> np.ndarray:
+def image_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
     """sensor_msgs/Image -> (H, W, 3) uint8 RGB. Inverse: :func:`rgb_to_image`.
 
-    Encodings: see :data:`COLOR_ENCODINGS`. Raises :class:`ImageConversionError` on a malformed message."""
+    Encodings: see :data:`COLOR_ENCODINGS` (mono8 is replicated to 3 channels). Raises
+    :class:`ImageConversionError` on a malformed message or one of more than ``max_pixels`` pixels."""
     encoding = str(msg.encoding)
     if encoding not in COLOR_ENCODINGS:
         raise ImageConversionError(
             f"unsupported image encoding {encoding!r}; supported: {', '.join(COLOR_ENCODINGS)}"
         )
     channels, code = COLOR_ENCODINGS[encoding]
-    row_bytes = _check_geometry(msg, channels, 1)
+    row_bytes = _check_geometry(msg, channels, 1, max_pixels)
     if _CvBridge is not None and encoding in _CV_BRIDGE_ENCODINGS:  # pragma: no cover - ROS install only
         try:
             return np.ascontiguousarray(_CvBridge().imgmsg_to_cv2(msg, desired_encoding="rgb8"))
@@ -101,7 +122,7 @@ def image_to_rgb(msg) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), code)
 
 
-def depth_to_metres(msg) -> np.ndarray:
+def depth_to_metres(msg, max_pixels: int | None = None) -> np.ndarray:
     """Depth sensor_msgs/Image -> (H, W) float32 metres; NaN where the sensor has no depth
     (0 in ``16UC1``, 0 / NaN / inf in ``32FC1``). Honours ``is_bigendian``.
     Inverse: :func:`metres_to_depth_image`."""
@@ -112,7 +133,7 @@ def depth_to_metres(msg) -> np.ndarray:
         )
     kind, scale = DEPTH_ENCODINGS[encoding]
     dtype = np.dtype((">" if msg.is_bigendian else "<") + kind)
-    row_bytes = _check_geometry(msg, 1, dtype.itemsize)
+    row_bytes = _check_geometry(msg, 1, dtype.itemsize, max_pixels)
     rows = np.ascontiguousarray(_rows(msg, row_bytes))  # (H, W * itemsize) bytes
     raw = rows.view(dtype).reshape(int(msg.height), int(msg.width))  # (H, W)
     depth = raw.astype(np.float32) * np.float32(scale)
@@ -120,18 +141,19 @@ def depth_to_metres(msg) -> np.ndarray:
     return depth
 
 
-def compressed_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/CompressedImage (JPEG/PNG) -> (H, W, 3) uint8 RGB."""
+def compressed_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG/PNG) -> (H, W, 3) uint8 RGB, by the decoder ``fast-hamer infer``
+    uses (:func:`fast_hamer_core.image_io.decode_rgb`): the size is read from the header and an image
+    of more than ``max_pixels`` pixels refused before decoding; truncated streams are refused."""
     fmt = str(getattr(msg, "format", "")).lower()
     if "compresseddepth" in fmt:
         raise ImageConversionError(f"compressed depth format {msg.format!r} is not a colour image")
     if len(msg.data) == 0:
         raise ImageConversionError("compressed image has no data")
-    buf = np.frombuffer(msg.data, dtype=np.uint8)
-    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # BGR, or None when not decodable
-    if decoded is None or decoded.size == 0:
-        raise ImageConversionError(f"cannot decode {len(msg.data)} bytes of format {msg.format!r}")
-    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_rgb(bytes(msg.data), f"compressed image of format {msg.format!r}", max_pixels)
+    except ImageDecodeError as exc:
+        raise ImageConversionError(str(exc)) from None
 
 
 def _header(header):
@@ -209,6 +231,7 @@ def rgb_to_compressed(rgb: np.ndarray, header=None, fmt: str = "jpeg", quality: 
 __all__ = [
     "COLOR_ENCODINGS",
     "DEPTH_ENCODINGS",
+    "GREY_ENCODINGS",
     "ImageConversionError",
     "compressed_to_rgb",
     "cv_bridge_available",

@@ -14,93 +14,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import cv2
-import numpy as np
-
+from fast_hamer_core.frames import FrameReader
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_ros.node_main import run_node
-
-#: Image file suffixes read from a folder.
-IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-class FrameReader:
-    """RGB frames (H, W, 3) uint8 from a video file, an image folder / single image, or a camera.
-
-    ``source``: a directory (its images in name order), an image file, a video file, ``/dev/videoN``
-    or a camera index (``"0"``). ``loop`` restarts files at the end (cameras never end).
-    ``resize_width`` > 0 scales frames to that width (aspect kept). Raises FileNotFoundError /
-    ValueError naming the source when it cannot be opened."""
-
-    def __init__(self, source: str, loop: bool = False, resize_width: int = 0) -> None:
-        self.source, self.loop, self.resize_width = str(source), bool(loop), int(resize_width)
-        self._images: list[Path] | None = None
-        self._capture = None
-        self.kind = self._open()
-
-    def _open(self) -> str:
-        src = self.source
-        if src.isdigit() or src.startswith("/dev/video"):
-            index = int(src) if src.isdigit() else src
-            cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
-            if not cap.isOpened():
-                raise FileNotFoundError(f"cannot open camera {src!r} (V4L2)")
-            self._capture = cap
-            return "camera"
-        path = Path(src).expanduser()
-        if path.is_dir():
-            self._images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not self._images:
-                raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
-            return "folder"
-        if not path.is_file():
-            raise FileNotFoundError(f"input not found: {path}")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            self._images = [path]
-            return "image"
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise ValueError(f"cannot read {path} as a video (OpenCV could not open it)")
-        self._capture = cap
-        return "video"
-
-    def _resize(self, rgb: np.ndarray) -> np.ndarray:
-        if self.resize_width <= 0 or rgb.shape[1] == self.resize_width:
-            return rgb
-        height = round(rgb.shape[0] * self.resize_width / rgb.shape[1])
-        return cv2.resize(rgb, (self.resize_width, height), interpolation=cv2.INTER_AREA)
-
-    def frames(self) -> Iterator[np.ndarray]:
-        """Yield frames until the source ends (never, with ``loop`` or a camera)."""
-        while True:
-            produced = 0
-            if self._images is not None:
-                for path in self._images:
-                    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                    if bgr is None:
-                        raise ValueError(f"cannot decode image {path}")
-                    produced += 1
-                    yield self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            else:
-                while True:
-                    ok, bgr = self._capture.read()
-                    if not ok:
-                        break
-                    produced += 1
-                    yield self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-                if self.kind == "video" and self.loop:
-                    self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            if not self.loop or self.kind == "camera" or produced == 0:
-                return
-
-    def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
-
 
 #: Parameters of image_source: (name, default, description, (min, max) or None).
 SOURCE_PARAMETERS: tuple[tuple[str, object, str, tuple | None], ...] = (

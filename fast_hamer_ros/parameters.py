@@ -9,6 +9,7 @@ and the node keeps the old one.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ class ParamSpec:
             return f"{self.name}={value!r} is not one of {', '.join(map(repr, self.choices))}"
         if self.name == "device" and not _DEVICE_RE.match(value):
             return f"device={value!r} must be 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        if self.name == "default_frame_id" and any(c.isspace() for c in value):
+            return f"default_frame_id={value!r} must not contain whitespace"
         if self.name == "tf_prefix" and not _PREFIX_RE.match(value):
             return (
                 f"tf_prefix={value!r} must be empty or start with a letter, contain only letters, "
@@ -58,14 +61,29 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("image_qos", "sensor_data", "QoS of the image, camera_info and depth subscriptions: "
               "'sensor_data' (best effort, keep last 1; matches any publisher), 'reliable' (keep last 1), "
               "'system_default'.", True, choices=("sensor_data", "reliable", "system_default")),
-    ParamSpec("focal_length_px", 0.0, "Focal length (pixels) used while no CameraInfo with a valid K has "
-              "arrived; 0 = the image's larger side (about a 53 degree field of view). A warning is "
-              "logged once when it is used.", range=(0.0, 100000.0)),
+    ParamSpec("focal_length_px", 0.0, "Focal length (pixels) used while no CameraInfo has arrived (and "
+              "as camera_info_fallback says); 0 = the image's larger side (about a 53 degree field of "
+              "view). A warning is logged once when it is used.", range=(0.0, 100000.0)),
+    ParamSpec("camera_info_fallback", "last_valid", "What a frame uses while the newest CameraInfo is "
+              "refused (non-finite, a focal length or principal point that does not fit the image, K for "
+              "another aspect ratio, unknown distortion model): 'last_valid' (the last valid CameraInfo; "
+              "focal_length_px before any), 'focal_length_px' (the assumed camera), 'skip_frames' (no "
+              "output until a valid CameraInfo arrives). Refusals are warned with the field named.",
+              choices=("last_valid", "focal_length_px", "skip_frames")),
+    ParamSpec("image_rectified", False, "The `image` topic is rectified (image_proc's image_rect): "
+              "intrinsics from CameraInfo P, D ignored. False (a raw image): K and D, lens distortion "
+              "(plumb_bob, rational_polynomial, equidistant) is undone for the 3D and applied to the "
+              "overlay."),
+    ParamSpec("max_image_pixels", 40000000, "Images with more pixels (width*height) are refused before "
+              "they are decoded (CompressedImage: the size is read from the PNG/JPEG header).",
+              range=(1, 1000000000)),
+    ParamSpec("default_frame_id", "", "Frame id given to images whose header.frame_id is empty (warned "
+              "once). Empty: such images are refused (their outputs would have no frame)."),
     # ---- models (loaded once)
     ParamSpec("checkpoint", "mobilenetv3_large", "Mesh model: a model name (the newest checkpoint of "
-              "that model in the models directory) or a path (a student .pt or a HaMeR .ckpt). Empty, or a "
-              "name with no checkpoint yet: landmarks-only mode (21 joints from the detector lifted to 3D, "
-              "no mesh, no MANO), said in one log line.", True),
+              "that model in the models directory) or a path (a student .pt, a HaMeR / Fast-HaMeR .ckpt "
+              "or its run folder). Empty, or a name with no checkpoint yet: landmarks-only mode (21 joints "
+              "from the detector lifted to 3D, no mesh, no MANO), said in one log line.", True),
     ParamSpec("mano_path", "", "MANO right-hand model (.npz or the licensed .pkl). Empty: the models "
               "directory ($FAST_HAMER_MODELS or ~/.cache/fast_hamer/models)/mano/.", True),
     ParamSpec("detector_model", "", "MediaPipe hand_landmarker.task. Empty: "
@@ -101,6 +119,20 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "moving.", True, range=(0.0, 1000.0)),
     ParamSpec("tracking.detect_every", 1, "Run the detector every k frames and propagate boxes in "
               "between (1: every frame).", True, range=(1, 30)),
+    # ---- live streams
+    ParamSpec("stream.enabled", True, "Stream mode, for cameras and videos: the detector follows tracked "
+              "hands by their landmarks without a palm search every frame, decides each hand's side once "
+              "(a mirror pass for new or uncertain hands), and in mesh mode a hand the detector loses is "
+              "carried by the mesh network's own 2D joints (tracking by reconstruction). Off: every image "
+              "is searched in full with a mirror pass (photos; `fast-hamer-ros-run` turns it off for "
+              "image folders).", True),
+    ParamSpec("stream.search_every_frames", 10, "Stream mode: palm search over the whole image every k "
+              "frames while hands are tracked (new hands walk in); also whenever a hand is lost or none is "
+              "tracked.", True, range=(1, 300)),
+    ParamSpec("stream.max_unconfirmed_frames", 5, "Stream mode, mesh: frames a hand is carried by "
+              "reconstruction without a detection before its track ends.", True, range=(0, 100)),
+    ParamSpec("stream.overlap", True, "Stream mode: detect the next frame while the network and "
+              "publishing finish this one (two threads; throughput of the slower stage).", True),
     # ---- depth correction
     ParamSpec("depth.enabled", False, "Subscribe to `depth` (aligned to the colour image; 16UC1 mm or "
               "32FC1 m) and move each hand along its camera ray onto the median measured depth under it "
@@ -132,6 +164,24 @@ def check_parameter(name: str, value) -> str | None:
     if spec is None:
         return f"unknown parameter {name!r}"
     return spec.check(value)
+
+
+def change_refusal(name: str, value) -> str | None:
+    """Why setting ``name`` to ``value`` on a running node is refused (read-only, type, range, choices,
+    format), else None. None too for a name that is not in the table (rclpy's own, e.g. use_sim_time)."""
+    spec = PARAMETERS_BY_NAME.get(name)
+    if spec is None:
+        return None
+    if spec.read_only:
+        return f"{name} is read-only (fixed when the node starts)"
+    return spec.check(value)
+
+
+def unknown_parameter_message(name: str) -> str:
+    """The warning for a parameter the node does not declare, with the nearest known name."""
+    close = difflib.get_close_matches(name, list(PARAMETERS_BY_NAME), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown parameter {name!r} ignored{hint}"
 
 
 def descriptor(spec: ParamSpec):

@@ -150,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def input_is_stream(source: str) -> bool:
+    """A video file or a camera is a stream (stream mode); an image folder or one image is photos."""
+    from fast_hamer_core.frames import IMAGE_SUFFIXES
+
+    if source.isdigit() or source.startswith("/dev/video"):
+        return True
+    path = Path(source).expanduser()
+    return path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES
+
+
 def run(args: argparse.Namespace) -> int:
     from fast_hamer_ros.bootstrap import ensure_tf2_msgs
 
@@ -175,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["checkpoint"] = checkpoint
     if not Path(args.input).exists() and not (args.input.isdigit() or args.input.startswith("/dev/video")):
         raise FileNotFoundError(f"input not found: {args.input}")
+    stream = input_is_stream(args.input)
+    overrides.setdefault("stream.enabled", stream)
 
     ensure_tf2_msgs(log=lambda line: None)  # quick when present; builds tf2_msgs from the wheels otherwise
     output = args.output.expanduser().resolve()
@@ -195,6 +207,11 @@ def run(args: argparse.Namespace) -> int:
             f"landmarks-only mode: {missing_reason} (21 joints from the detector, no mesh); "
             "pass --checkpoint NAME|PATH for hand meshes"
         )
+    print(
+        "stream mode (a video or camera: hands followed from frame to frame)"
+        if overrides["stream.enabled"]
+        else "photo mode (every image searched in full)"
+    )
     print(f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, localhost-only DDS; outputs in {output}")
 
     procs = Processes(output / "logs", env)
@@ -253,7 +270,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     video = " + overlay.mp4" if (output / "overlay.mp4").exists() else ""
     print(
-        f"{summary.get('mode')} mode, model {summary.get('model')}, detector {summary.get('detector')}: "
+        f"{summary.get('mode')} mode, model {summary.get('model')}, detector {summary.get('detector')} "
+        f"({summary.get('detection_mode')} detection): "
         f"{summary.get('frames_answered')} frames answered, {summary.get('frames_with_hands')} with hands, "
         f"{len(summary.get('tf_child_frames', []))} TF frames; overlay: {summary.get('overlay_images')} "
         f"images{video}; summary: {summary_path}"

@@ -12,52 +12,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 
-T = TypeVar("T")
+from fast_hamer_core.stream import LatestSlot
 
-
-class LatestSlot(Generic[T]):
-    """Holds at most one pending item. :meth:`put` replaces (and counts as dropped) an item the
-    consumer has not taken yet; :meth:`take` waits for an item and removes it."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: T | None = None
-        self._closed = False
-        self.dropped = 0  #: items replaced before they were taken
-        self.received = 0  #: items put
-
-    def put(self, item: T) -> bool:
-        """Store ``item``; returns True when it replaced an untaken item (a dropped frame)."""
-        with self._cond:
-            replaced = self._item is not None
-            if replaced:
-                self.dropped += 1
-            self._item = item
-            self.received += 1
-            self._cond.notify()
-            return replaced
-
-    def take(self, timeout_s: float | None = None) -> T | None:
-        """The pending item (removed from the slot), or None after ``timeout_s`` or when closed."""
-        with self._cond:
-            if self._item is None and not self._closed:
-                self._cond.wait(timeout_s)
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        """Wake a waiting :meth:`take` for shutdown; later takes return what is pending or None."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+__all__ = ["LatestSlot", "PipelineStats", "ReasonThrottle", "SequenceGaps", "StatsSnapshot"]
 
 
 @dataclass
@@ -75,6 +36,9 @@ class StatsSnapshot:
     errors_total: int
     hands_last_frame: int
     seconds_since_input: float | None
+    failed_in_window: int = 0  #: frames refused or failed in the window
+    processed_in_window: int = 0  #: frames processed (published) in the window
+    last_failure: str | None = None  #: why the newest refused / failed frame was not processed
 
 
 class PipelineStats:
@@ -86,6 +50,8 @@ class PipelineStats:
         self._inputs: deque[float] = deque(maxlen=max_samples)
         self._outputs: deque[float] = deque(maxlen=max_samples)
         self._latencies: deque[tuple[float, float]] = deque(maxlen=max_samples)  # (time, latency s)
+        self._failures: deque[float] = deque(maxlen=max_samples)  # times of refused / failed frames
+        self.last_failure: str | None = None
         self.received = 0
         self.processed = 0
         self.rejected = 0
@@ -107,15 +73,21 @@ class PipelineStats:
             self.processed += 1
             self.hands_last_frame = int(hands)
 
-    def reject(self) -> None:
-        """A malformed message was skipped."""
+    def reject(self, reason: str | None = None, frame: bool = True, now: float | None = None) -> None:
+        """A malformed or refused message was skipped; ``frame``: it was an image frame (a failed frame
+        of the window), not a side input such as a depth image."""
         with self._lock:
             self.rejected += 1
+            if frame:
+                self._failures.append(time.monotonic() if now is None else now)
+                self.last_failure = reason or self.last_failure
 
-    def error(self) -> None:
+    def error(self, reason: str | None = None, now: float | None = None) -> None:
         """Inference failed on a frame."""
         with self._lock:
             self.errors += 1
+            self._failures.append(time.monotonic() if now is None else now)
+            self.last_failure = reason or self.last_failure
 
     def snapshot(self, dropped: int, now: float | None = None) -> StatsSnapshot:
         now = time.monotonic() if now is None else now
@@ -138,6 +110,9 @@ class PipelineStats:
                 errors_total=self.errors,
                 hands_last_frame=self.hands_last_frame,
                 seconds_since_input=None if last_input is None else now - last_input,
+                failed_in_window=sum(1 for t in self._failures if t >= start),
+                processed_in_window=len(outputs),
+                last_failure=self.last_failure,
             )
 
 

@@ -21,11 +21,16 @@ STRATEGIES = {
     "hybrid": "hybrid KD: output + feature terms (Fast-HaMeR 'full')",
 }
 #: lambda_KD set by the public Fast-HaMeR configs (student, strategy) -> value; others get DEFAULT_LAMBDA.
+#: The fh_* students are Fast-HaMeR's own backbones, so they take the same values.
 PUBLIC_LAMBDA = {
     ("mobilenetv3_large", "feature"): 0.5,
     ("resnet50", "output"): 0.8,
     ("resnet101", "output"): 0.8,
     ("resnet101", "feature"): 0.5,
+    ("fh_mobilenet_v3_large", "feature"): 0.5,
+    ("fh_resnet50", "output"): 0.8,
+    ("fh_resnet101", "output"): 0.8,
+    ("fh_resnet101", "feature"): 0.5,
 }
 DEFAULT_LAMBDA = 0.3
 
@@ -47,6 +52,8 @@ def render(student: str, strategy: str) -> str:
         lines.append(f"  lambda_kd: {lam}  # {source}")
     if strategy in ("feature", "hybrid"):
         lines.append("  feature_weight: 6.0  # Fast-HaMeR FEATURE_DISTILLATION_SCALER")
+        if student.startswith("fh_efficientnet"):
+            lines.append("# 1x1 student map (the average pool stays): phi sees the teacher map pooled.")
     return "\n".join(lines) + "\n"
 
 

@@ -12,8 +12,11 @@ Recognised (kind: what it is -> where it goes in the models directory):
   (only those two members are extracted).
 - ``hamer_folder``: a folder with ``checkpoints/hamer.ckpt`` and ``model_config.yaml`` (``_DATA``,
   ``_DATA/hamer_ckpts`` or its ``checkpoints`` folder) -> the same two files.
-- ``hamer_ckpt``: a HaMeR Lightning ``.ckpt`` (``state_dict`` with ``backbone.*`` / ``mano_head.*``) ->
-  ``hamer/hamer.ckpt`` (+ the ``model_config.yaml`` found beside it or one level up).
+- ``hamer_ckpt``: a HaMeR Lightning ``.ckpt`` (``state_dict`` with ``backbone.*`` / ``mano_head.*`` of a
+  ViT) -> ``hamer/hamer.ckpt`` (+ the ``model_config.yaml`` found beside it or one level up).
+- ``lightning_student``: a Fast-HaMeR run folder (``model_config.yaml`` + ``checkpoints/*.ckpt``), its
+  ``checkpoints`` folder or one of its ``.ckpt`` files (a non-ViT backbone) -> converted to our ``.pt``
+  ``students/<model_name>/<run>-<ckpt stem>.pt`` with its provenance (source, backbone type, step).
 - ``student``: our ``.pt`` (``{"format": "fast_hamer", ...}``) -> ``students/<model_name>/<stem>.pt``.
 - ``mano``: ``MANO_RIGHT.pkl``, a MANO ``.npz``, the official ``mano_v*.zip`` -> ``mano/MANO_RIGHT.npz``.
 - ``detector``: a MediaPipe hand-landmarker ``.task`` -> ``detector/hand_landmarker.task``.
@@ -25,6 +28,7 @@ import hashlib
 import logging
 import os
 import pickletools
+import re
 import tarfile
 import zipfile
 import zlib
@@ -53,7 +57,8 @@ _TAR_PEEK_MEMBERS = 16
 
 LOOKED_FOR = (
     "a HaMeR checkpoint folder (checkpoints/hamer.ckpt + model_config.yaml) or its .ckpt or "
-    "hamer_demo_data.tar.gz; a fast_hamer student .pt; MANO_RIGHT.pkl / a MANO .npz / the MANO zip; "
+    "hamer_demo_data.tar.gz; a Fast-HaMeR run folder (model_config.yaml + checkpoints/*.ckpt) or its "
+    ".ckpt; a fast_hamer student .pt; MANO_RIGHT.pkl / a MANO .npz / the MANO zip; "
     "a MediaPipe hand landmarker .task (zip with hand_detector.tflite + hand_landmarks_detector.tflite)"
 )
 
@@ -63,10 +68,11 @@ class Identified:
     """What :func:`identify` found.
 
     Attributes:
-        kind: ``hamer_archive``, ``hamer_folder``, ``hamer_ckpt``, ``student``, ``mano`` or ``detector``.
+        kind: ``hamer_archive``, ``hamer_folder``, ``hamer_ckpt``, ``lightning_student``, ``student``,
+            ``mano`` or ``detector``.
         path: the file/folder identified.
         description: one line for humans.
-        files: for HaMeR folders/ckpts: ``{"ckpt": Path, "config": Path | None}``.
+        files: for HaMeR / Fast-HaMeR folders and ckpts: ``{"ckpt": Path, "config": Path | None}``.
         model_name: a student's model name as its header records it.
     """
 
@@ -155,6 +161,14 @@ def _hamer_state_keys(summary: PickleSummary) -> bool:
     )
 
 
+#: A key only HaMeR's ViT backbone has (a KD run's teacher has it under ``teacher.``, which is no match).
+VIT_STATE_KEY = "backbone.patch_embed.proj.weight"
+
+
+def _is_vit_state(summary: PickleSummary) -> bool:
+    return VIT_STATE_KEY in summary.strings
+
+
 def _is_ours(summary: PickleSummary) -> bool:
     return summary.after("format") == "fast_hamer" and "model_name" in summary.strings
 
@@ -192,9 +206,16 @@ def _identify_dir(p: Path) -> Identified:
     for name in (store.MANO_FILE_NAME, MANO_PKL_NAME):
         if (p / name).is_file():
             return Identified("mano", p, f"folder with the MANO model ({name})")
+    if any((p / "checkpoints").glob("*.ckpt")) or any(p.glob("*.ckpt")):
+        from fast_hamer_core.models.lightning import find_run_checkpoint
+
+        ckpt = find_run_checkpoint(p)
+        ident = _identify_torch(ckpt)
+        return Identified(ident.kind, p, f"{ident.description} in run folder {p}", ident.files)
     raise ValueError(
         f"{p}: folder not recognised: no checkpoints/hamer.ckpt (+ model_config.yaml), "
-        f"hamer_ckpts/ or _DATA/hamer_ckpts/, {MANO_PKL_NAME} or {store.MANO_FILE_NAME} in it. "
+        f"hamer_ckpts/ or _DATA/hamer_ckpts/, checkpoints/*.ckpt, {MANO_PKL_NAME} or {store.MANO_FILE_NAME} "
+        "in it. "
         f"Import accepts {LOOKED_FOR}."
     )
 
@@ -225,11 +246,18 @@ def _identify_torch(p: Path) -> Identified:
     if _is_ours(summary):
         name = summary.after("model_name")
         return Identified("student", p, f"fast_hamer student checkpoint ({name})", model_name=name)
-    if _hamer_state_keys(summary):
+    if _hamer_state_keys(summary) and _is_vit_state(summary):
         return Identified(
             "hamer_ckpt",
             p,
             "HaMeR Lightning checkpoint (backbone + mano_head state_dict)",
+            {"ckpt": p, "config": _hamer_config_near(p)},
+        )
+    if _hamer_state_keys(summary):
+        return Identified(
+            "lightning_student",
+            p,
+            "Fast-HaMeR Lightning checkpoint (student backbone + mano_head state_dict)",
             {"ckpt": p, "config": _hamer_config_near(p)},
         )
     if set(summary.strings) >= MANO_KEYS:
@@ -416,6 +444,47 @@ def _import_student(ident: Identified, root: Path, manifest: store.Manifest, for
     return [dst]
 
 
+def _run_label(ckpt: Path) -> str:
+    """``<run folder>-<ckpt stem>`` as a safe file stem (``resnet_50_kd_full-last``)."""
+    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{run.name}-{ckpt.stem}").strip("_.") or "imported"
+
+
+def _import_lightning_student(
+    ident: Identified, root: Path, manifest: store.Manifest, force: bool
+) -> list[Path]:
+    """Convert a Fast-HaMeR ``.ckpt`` to our ``.pt`` (weights checked by a strict load; provenance kept)."""
+    import torch
+
+    from fast_hamer_core.models.checkpoint import build_empty, load_weights, read_checkpoint, save_checkpoint
+
+    ckpt = ident.files["ckpt"]
+    assert ckpt is not None
+    config, state, provenance = read_checkpoint(ckpt)
+    model = build_empty(config, torch.device("cpu"))
+    load_weights(model, state, source=str(ckpt))
+    dst = paths.students_dir(root) / config.name / (_run_label(ckpt) + store.STUDENT_SUFFIX)
+    if dst.exists() and not force:
+        raise ValueError(f"{dst} already exists; pass --force to convert {ckpt} again and replace it")
+    created = store.iso_utc(ckpt.stat().st_mtime)
+    metadata = {**provenance, "created": created, "imported": store.utc_now_iso()}
+    check_free_space(
+        dst.parent if dst.parent.exists() else root,
+        sum(v.numel() * v.element_size() for v in state.values()),
+        "the converted checkpoint",
+    )
+    save_checkpoint(dst, model, metadata=metadata)
+    manifest.record(
+        dst,
+        kind="student",
+        name=config.name,
+        source=str(ckpt),
+        created=created,
+        provenance=store.describe_provenance(metadata),
+    )
+    return [dst]
+
+
 def _import_mano(ident: Identified, root: Path, manifest: store.Manifest) -> list[Path]:
     from fast_hamer_core.mano import import_mano
 
@@ -449,6 +518,8 @@ def import_asset(
         written = _import_hamer(ident, root, manifest)
     elif ident.kind == "student":
         written = _import_student(ident, root, manifest, force)
+    elif ident.kind == "lightning_student":
+        written = _import_lightning_student(ident, root, manifest, force)
     elif ident.kind == "mano":
         written = _import_mano(ident, root, manifest)
     elif ident.kind == "detector":

@@ -81,6 +81,19 @@ def created_from_metadata(metadata: dict[str, Any]) -> str | None:
     return None
 
 
+def describe_provenance(metadata: dict[str, Any]) -> str:
+    """One line from a converted checkpoint's metadata: ``Fast-HaMeR mobilenet_v3 large, step 12000,
+    from /runs/x/checkpoints/last.ckpt``."""
+    origin = {"fast_hamer_lightning": "Fast-HaMeR", "hamer_lightning": "HaMeR"}.get(
+        str(metadata.get("source_format")), str(metadata.get("source_format", "?"))
+    )
+    parts = [f"{origin} {metadata.get('backbone_type', '?')}"]
+    if "step" in metadata:
+        parts.append(f"step {metadata['step']}")
+    parts.append(f"from {metadata.get('source', '?')}")
+    return ", ".join(parts)
+
+
 class Manifest:
     """``<models dir>/manifest.json``: recorded checksums and provenance of the assets.
 
@@ -130,8 +143,12 @@ class Manifest:
         source: str | None = None,
         sha256: str | None = None,
         created: str | None = None,
+        provenance: str | None = None,
     ) -> dict[str, Any]:
-        """Record ``path`` as it is now (sha256 computed unless given) and return the entry."""
+        """Record ``path`` as it is now (sha256 computed unless given) and return the entry.
+
+        ``provenance``: one line on what it was made from (an imported Fast-HaMeR run), shown by ``list``.
+        """
         p = Path(path)
         st = p.stat()
         entry: dict[str, Any] = {
@@ -146,6 +163,8 @@ class Manifest:
             entry["source"] = str(source)
         if created:
             entry["created"] = created
+        if provenance:
+            entry["provenance"] = provenance
         self.data["assets"][self.key(p)] = entry
         return dict(entry)
 

@@ -57,6 +57,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: all CPUs)")
     p.add_argument("--image", help="photo for the pipeline (default: the sample photo hamer_test5.jpg)")
+    p.add_argument(
+        "--input",
+        help="frames: an image (--stream: a moving sequence made from it), an image folder or a video file; "
+        "without --stream its first frame is the pipeline photo",
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="time the frame mode (per-image path) and the stream mode (stream detector, tracking by "
+        "reconstruction, overlapping stages) on the same frames in order: throughput, latency at --rate, "
+        "palm searches and mirror passes per frame, frames with all hands found",
+    )
+    p.add_argument("--stream-frames", type=int, default=150, help="--stream: frames used (default 150)")
+    p.add_argument(
+        "--rate", type=float, default=30.0, help="--stream: camera rate for the latency run, Hz (default 30)"
+    )
+    p.add_argument(
+        "--search-every",
+        type=int,
+        default=10,
+        help="--stream: palm search every k frames while hands are tracked (default 10)",
+    )
+    p.add_argument(
+        "--max-unconfirmed-frames",
+        type=int,
+        default=5,
+        help="--stream: frames a mesh track is carried without a detection (default 5)",
+    )
     p.add_argument("--frames", type=int, default=20, help="timed pipeline frames (default 20)")
     p.add_argument(
         "--detector",
@@ -98,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
         fp16=args.fp16,
         work_dir=args.work_dir,
         exporter=args.exporter,
+        stream=args.stream,
+        input=args.input,
+        stream_frames=args.stream_frames,
+        rate_hz=args.rate,
+        search_every=args.search_every,
+        max_unconfirmed_frames=args.max_unconfirmed_frames,
     )
     result = bench.run_bench(opts, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(bench.format_tables(result))

@@ -74,18 +74,16 @@ def detection_mode(args: argparse.Namespace) -> str:
 
 
 def build_detector(args: argparse.Namespace):
-    """The detector the flags ask for."""
+    """The detector the flags ask for; ``--max-hands`` / ``--min-confidence`` left out keep its defaults."""
     from fast_hamer_core.detection import create_detector
 
+    limits = {"max_hands": args.max_hands, "min_detection_confidence": args.min_confidence}
+    limits = {key: value for key, value in limits.items() if value is not None}
     if args.detector == "yolo":
         if detection_mode(args) != "fast":
             raise ValueError("--mode thorough needs --detector mediapipe (the yolo backend has one mode)")
         return create_detector(
-            "yolo",
-            weights_path=args.detector_model,
-            max_hands=args.max_hands,
-            min_detection_confidence=args.min_confidence,
-            mirrored_input=args.mirrored_input,
+            "yolo", weights_path=args.detector_model, mirrored_input=args.mirrored_input, **limits
         )
     return create_detector(
         "mediapipe",
@@ -93,8 +91,7 @@ def build_detector(args: argparse.Namespace):
         model_path=args.detector_model,
         handedness=args.handedness,
         mirrored_input=args.mirrored_input,
-        max_hands=args.max_hands,
-        min_detection_confidence=args.min_confidence,
+        **limits,
     )
 
 

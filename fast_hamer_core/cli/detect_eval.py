@@ -25,7 +25,8 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD, SHARED_LABELS_PATH
+    from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD
+    from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH
 
     p = sub.add_parser(
         "detect-eval",
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "gloved, several people, dark), precision, duplicates (one hand reported twice: they count "
         "against precision), side accuracy on the found hands whose side is labelled, and milliseconds "
         "per image (detector only, after a warm-up). Detections match labels one-to-one (Hungarian) on "
-        "box IoU. The label format is documented in fast_hamer_core/evaluation/detection.py; "
+        "box IoU. The label format is documented in fast_hamer_core/evaluation/hand_labels.py; "
         "`fast-hamer detect-hard-set` makes harder copies of a labelled set.",
         epilog="examples: fast-hamer detect-eval --images ../shared/data/hands --out results/det.json  |  "
         "fast-hamer detect-eval --labels hard/labels.json --handedness raw  |  "
@@ -59,6 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         ": detector boxes are tight keypoint boxes, labels whole-hand boxes)",
     )
     p.add_argument("--out", type=Path, help="write the summary and every image's matches as JSON here")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="DIR",
+        help="write every image with its labels (green: found, red: missed, grey: ignored) and detections "
+        "(side colours; false positives tagged FP) drawn, as DIR/<name>.png",
+    )
     p.add_argument("--warmup", type=int, default=1, help="untimed detector runs before timing (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     # The detector, selected as `fast-hamer detect` selects it.
@@ -114,14 +122,39 @@ def detector_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
+def render_score(image_dir: Path, score, out_dir: Path) -> Path:
+    """Draw one image's labels and detections (see ``--render``) into ``out_dir``."""
+    import cv2
+    import numpy as np
+
+    from fast_hamer_core.detection.draw import draw_detections
+    from fast_hamer_core.preprocess import read_rgb
+
+    canvas = draw_detections(read_rgb(image_dir / score.image.file), score.detections)
+    thick = max(1, round(max(canvas.shape[:2]) / 640))
+    found = score.found
+    for i, hand in enumerate(score.image.hands):
+        colour = (160, 160, 160) if hand.ignore else (0, 220, 0) if i in found else (255, 0, 0)
+        x0, y0, x1, y1 = np.round(hand.box).astype(int).tolist()
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 2 * thick, cv2.LINE_AA)
+    for j in score.false_positives:
+        x0, _, _, y1 = np.round(score.detections[j].box).astype(int).tolist()
+        tag = "FP dup" if j in score.duplicates else "FP off" if j in score.misplaced else "FP"
+        org = (x0, min(canvas.shape[0] - 2, y1 + 14 * thick))
+        cv2.putText(
+            canvas, tag, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * thick, (255, 0, 255), thick, cv2.LINE_AA
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{Path(score.image.file).stem}.png"
+    if not cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR)):
+        raise RuntimeError(f"cannot write {path}")
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     from fast_hamer_core.detection import create_detector
-    from fast_hamer_core.evaluation.detection import (
-        evaluate_detector,
-        format_summary,
-        load_labels,
-        summarise,
-    )
+    from fast_hamer_core.evaluation.detection import evaluate_detector, format_summary, summarise
+    from fast_hamer_core.evaluation.hand_labels import load_labels
 
     if not 0.0 < args.iou <= 1.0:
         raise ValueError(f"--iou must be in (0, 1], got {args.iou}")
@@ -134,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [image.file for image in labels if not (image_dir / image.file).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])}"
+            f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])} "
+            "(pass --images FOLDER where they are)"
         )
     kwargs = detector_kwargs(args)
     log.info(
@@ -175,4 +209,8 @@ def run(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(payload, indent=1))
         log.info("wrote %s", args.out)
+    if args.render:
+        for score in scores:
+            render_score(image_dir, score, args.render)
+        log.info("drew %d images into %s", len(scores), args.render)
     return 0

@@ -11,7 +11,7 @@ log = logging.getLogger("fast_hamer.detect_hard_set")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fast_hamer_core.evaluation.detection import SHARED_LABELS_PATH
+    from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH
     from fast_hamer_core.evaluation.hard_cases import MAKERS
 
     p = sub.add_parser(
@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="make hard copies of labelled photos for detect-eval (small, tiny, close-up, occluded, dark)",
         description="Write harder versions of every labelled photo, with labels that follow the image "
         "exactly, into OUT (images + labels.json, ready for `fast-hamer detect-eval --labels "
-        "OUT/labels.json`): the photo shrunk onto a larger canvas (largest hand at 7 %% / 3.5 %% of the "
-        "longer side), a tight close-up crop per hand, occluders pasted over every hand, darkened and "
+        "OUT/labels.json`): the photo shrunk onto a canvas of its own size (largest hand at 7 % / 3.5 % "
+        "of the longer side), a tight close-up crop per hand, occluders pasted over every hand, darkened and "
         "low-contrast copies. Deterministic for a --seed. Details: fast_hamer_core/evaluation/hard_cases.py.",
         epilog="example: fast-hamer detect-hard-set --images ../shared/data/hands --out hard_hands && "
         "fast-hamer detect-eval --labels hard_hands/labels.json",
@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fast_hamer_core.evaluation.detection import load_labels
+    from fast_hamer_core.evaluation.hand_labels import load_labels
     from fast_hamer_core.evaluation.hard_cases import MAKERS, write_hard_set
 
     makers = [name.strip() for name in args.cases.split(",") if name.strip()]
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [image.file for image in labels if not (image_dir / image.file).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])}"
+            f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])} "
+            "(pass --images FOLDER where they are)"
         )
     if args.out.resolve() == image_dir.resolve():
         raise ValueError("--out must differ from the source image folder")

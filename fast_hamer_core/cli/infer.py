@@ -36,7 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="hand boxes in pixels instead of running the detector (SIDE left|right, default right)",
     )
     p.add_argument(
-        "--detector-model", help="MediaPipe hand_landmarker.task (default: resolved automatically)"
+        "--detector",
+        default="mediapipe",
+        choices=("mediapipe", "yolo"),
+        help="hand detector (default mediapipe; yolo: boxes only, needs --checkpoint and --detector-model)",
+    )
+    p.add_argument(
+        "--detector-model",
+        help="MediaPipe hand_landmarker.task (default: resolved automatically), or the YOLO .pt weights "
+        "with --detector yolo (e.g. WiLoR's pretrained_models/detector.pt)",
     )
     p.add_argument("--handedness", choices=("flip_consistent", "raw"), default="flip_consistent")
     p.add_argument(
@@ -102,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         mano=args.mano,
         detector_model=args.detector_model,
+        detector=args.detector,
         device=args.device,
         handedness=args.handedness,
         mirrored_input=args.mirrored_input,

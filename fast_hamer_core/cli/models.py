@@ -5,6 +5,7 @@ fast-hamer models fetch hamer                # teacher checkpoint from the HaMeR
 fast-hamer models fetch detector             # MediaPipe hand landmarker (.task), built offline
 fast-hamer models fetch mano                 # licence-gated: explains how to import it
 fast-hamer models import PATH                # file anything recognised into the models directory
+fast-hamer models import RUN_DIR|CKPT        # convert a Fast-HaMeR run / .ckpt to a student .pt
 fast-hamer models verify                     # load each asset cheaply; exit 1 if something is broken
 fast-hamer models resolve mobilenetv3_large  # print the checkpoint a name stands for
 """
@@ -39,15 +40,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     manifest = store.Manifest(root)
     rows = []
     for a in store.known_assets(root):
+        origin = "-"
         if a.present:
             checksum = manifest.checksum_status(a.path, rehash=args.rehash)
             where = str(a.path)
+            entry = manifest.entry(a.path) or {}
+            origin = entry.get("provenance") or entry.get("source") or "-"
         else:
             checksum = "-"
             where = f"(missing{', optional' if a.optional else ''}) get: {a.how_to_get}"
-        rows.append([a.name, a.kind, _size(a.size_bytes), checksum, a.needed_for, where])
+        rows.append([a.name, a.kind, _size(a.size_bytes), checksum, a.needed_for, where, origin])
     print(f"models directory: {root}")
-    print(_table(rows, ["NAME", "KIND", "SIZE", "CHECKSUM", "NEEDED FOR", "PATH"]))
+    print(_table(rows, ["NAME", "KIND", "SIZE", "CHECKSUM", "NEEDED FOR", "PATH", "FROM"]))
     if not args.rehash:
         print(
             "(checksum 'ok' = unchanged since recorded; --rehash re-reads every file; "
@@ -171,8 +175,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls = add(
         "list",
         "every known asset: path, size, checksum status, what it is for",
-        "List the teacher, MANO, the detector and every student checkpoint with size and checksum "
-        "status against manifest.json (ok / mismatch / unknown = not recorded).",
+        "List the teacher, MANO, the detector and every student checkpoint with size, checksum "
+        "status against manifest.json (ok / mismatch / unknown = not recorded) and where it came from "
+        "(FROM: the imported file or download, or a converted run's backbone type and step).",
         _cmd_list,
     )
     ls.add_argument(
@@ -205,14 +210,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp = add(
         "import",
         "identify a file and put it where it belongs",
-        "Recognises a HaMeR checkpoint folder, hamer.ckpt or hamer_demo_data.tar.gz, a fast_hamer student "
-        ".pt, MANO_RIGHT.pkl / a MANO .npz / mano_v1_2.zip, or a hand landmarker .task, and files it in "
-        "the models directory (checksum recorded). Anything else is refused with the reason.",
+        "Recognises a HaMeR checkpoint folder, hamer.ckpt or hamer_demo_data.tar.gz, a Fast-HaMeR run "
+        "folder (model_config.yaml + checkpoints/*.ckpt) or one of its .ckpt files (converted to a student "
+        ".pt with its provenance: source, backbone type, step), a fast_hamer student .pt, MANO_RIGHT.pkl / "
+        "a MANO .npz / mano_v1_2.zip, or a hand landmarker .task, and files it in the models directory "
+        "(checksum recorded). Anything else is refused with the reason.",
         _cmd_import,
     )
     imp.add_argument("path", help="file or folder to import")
     imp.add_argument(
-        "--force", action="store_true", help="replace a different student checkpoint of the same name"
+        "--force",
+        action="store_true",
+        help="replace a different student checkpoint of the same name (or a converted run imported before)",
     )
 
     add(

@@ -56,12 +56,7 @@ def resolve_detector_name(name: str = "mediapipe", mode: str = "fast") -> str:
 
 
 def create_detector(name: str = "mediapipe", mode: str = "fast", **kwargs) -> HandDetector:
-    """Build the detector ``name`` in detection ``mode`` with its keyword arguments (see each class).
-
-    Keyword arguments that are ``None`` are left out, so each backend keeps its own default for them
-    (``max_hands``, for instance, differs between the fast and the thorough detector).
-    """
-    kwargs = {key: value for key, value in kwargs.items() if value is not None}
+    """Build the detector ``name`` in detection ``mode`` with its keyword arguments (see each class)."""
     return detector_class(resolve_detector_name(name, mode))(**kwargs)
 
 

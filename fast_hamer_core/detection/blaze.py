@@ -175,7 +175,8 @@ def decode_ssd(
     centre = raw[:, :2] + anc  # (M, 2)
     half = raw[:, 2:4] / 2.0  # (M, 2)
     boxes = np.concatenate([centre - half, centre + half], axis=1)  # (M, 4)
-    keypoints = raw[:, 4:].reshape(len(raw), -1, 2) + anc[:, None, :]  # (M, K, 2)
+    num_keypoints = (raw_boxes.shape[1] - 4) // 2
+    keypoints = raw[:, 4:].reshape(len(raw), num_keypoints, 2) + anc[:, None, :]  # (M, K, 2)
     return boxes, keypoints, scores
 
 

@@ -116,10 +116,12 @@ def fit_hand_pose(
     Two starts, each refined by Levenberg-Marquardt on the reprojection error, the better one kept:
     SQPnP (a global solution of its algebraic error; OpenCV refuses it for nearly parallel rays, i.e.
     very long focal lengths) and a closed-form weak-perspective pose (good exactly there). Raises
-    ``RuntimeError`` if no solution puts the hand in front of the camera.
+    ``RuntimeError`` if no solution puts the hand in front of the camera. With lens distortion in
+    ``camera`` the image keypoints are undistorted first and the fit runs on the ideal pinhole camera.
     """
     obj = np.ascontiguousarray(keypoints_hand_m, dtype=np.float64).reshape(-1, 3)
-    img = np.ascontiguousarray(keypoints_2d_px, dtype=np.float64).reshape(-1, 2)
+    img = np.ascontiguousarray(camera.undistort_pixels(keypoints_2d_px), dtype=np.float64).reshape(-1, 2)
+    camera = camera.ideal()
     k = camera.k
     starts = []
     try:
@@ -149,9 +151,11 @@ def lift_detection(det: Detection, camera: PinholeCamera) -> HandResult:
     """A detection with 2D and metric hand-frame keypoints -> a ``mode="landmarks"`` :class:`HandResult`.
 
     ``keypoints_3d`` is the fitted metric skeleton in the camera frame; ``joint_rotations`` the frames
-    of :func:`joint_frames`; ``keypoints_2d`` stays the detector's. No vertices, no MANO parameters,
-    ``cam_t`` is ``None``. ``extras`` holds the fit, JSON-ready: ``hand_rotation`` (3x3 nested list) and
-    ``hand_translation_m`` (3 floats) with ``x_cam = R @ x_hand + t``, and ``reprojection_rmse_px``.
+    of :func:`joint_frames`; ``keypoints_2d`` stays the detector's (image pixels; with lens distortion
+    the fit undistorts them, and ``reprojection_rmse_px`` projects back through the distortion).
+    No vertices, no MANO parameters, ``cam_t`` is ``None``. ``extras`` holds the fit, JSON-ready:
+    ``hand_rotation`` (3x3 nested list) and ``hand_translation_m`` (3 floats) with
+    ``x_cam = R @ x_hand + t``, and ``reprojection_rmse_px``.
     """
     if det.keypoints_2d is None or det.keypoints_3d_hand is None:
         raise ValueError("landmarks-only lifting needs a detection with keypoints_2d and keypoints_3d_hand")

@@ -56,6 +56,10 @@ from fast_hamer_core.types import Detection
 log = logging.getLogger(__name__)
 
 HANDEDNESS_MODES: tuple[str, ...] = ("flip_consistent", "raw")
+#: Defaults of :class:`ThoroughHandDetector`'s ``max_hands`` and ``min_detection_confidence`` (a palm
+#: detector score: every region is re-checked, so the proposers need not be permissive).
+MAX_HANDS: int = 10
+MIN_PALM_SCORE: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,8 @@ class ThoroughHandDetector(HandDetector):
     def __init__(
         self,
         model_path: str | os.PathLike | None = None,
-        max_hands: int = 10,
-        min_detection_confidence: float = 0.5,
+        max_hands: int = MAX_HANDS,
+        min_detection_confidence: float = MIN_PALM_SCORE,
         min_presence_confidence: float = 0.8,
         handedness: str = "flip_consistent",
         mirrored_input: bool = False,

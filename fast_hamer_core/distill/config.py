@@ -29,11 +29,16 @@ from fast_hamer_core.distill.losses import STRATEGIES, LossWeights
 class StudentConfig:
     """The network being trained: a registered model name (``fast_hamer_core.models.list_models()``),
     an optional local ImageNet init of its backbone, and HaMeR's ``mano_mean_params.npz`` (None: copy the
-    teacher's mean-parameter buffers when there is a teacher, else identity pose / zero betas)."""
+    teacher's mean-parameter buffers when there is a teacher, else identity pose / zero betas).
+
+    ``init_checkpoint``: fine-tune a trained network instead: our ``.pt``, a Fast-HaMeR / HaMeR ``.ckpt``
+    or run folder, or a model name; all backbone + head weights load strictly and it must be a ``model``
+    (its own head config, e.g. a Fast-HaMeR mlp_dim 512 head, is kept)."""
 
     model: str = "mobilenetv3_large"
     backbone_init: str | None = None
     mean_params: str | None = None
+    init_checkpoint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ Shard format (HaMeR's ``hamer_training_data/dataset_tars/<name>/{000000..N}.tar`
 
 - ``<key>.jpg`` (or ``.jpeg`` / ``.png``): the full RGB image;
 - ``<key>.data.pyd``: a pickled *list* of per-hand annotation dicts, each with
-  ``center`` (2,) box centre px, ``scale`` (2,) box (w, h) / 200 px, ``keypoints_2d`` (21, 3) px +
-  confidence, ``keypoints_3d`` (21, 4) metres (camera frame) + confidence, ``hand_pose`` (48,)
-  axis-angle (global orientation then 15 joints, the hand's own side convention), ``betas`` (10,),
-  ``right`` (1 right, 0 left), ``has_hand_pose``, ``has_betas`` (0/1) and optionally ``extra_info``
-  (dict; ``fitting_loss`` with a ``reprojection_loss``).
+  ``center`` (2,) box centre px, ``scale`` (2,) box (w, h) / 200 px (or one value: a square box),
+  ``keypoints_2d`` (21, 3) px + confidence, ``keypoints_3d`` (21, 4) metres (camera frame) +
+  confidence, ``hand_pose`` (48,) axis-angle (global orientation then 15 joints, the hand's own side
+  convention), ``betas`` (10,), ``right`` (1 right, 0 left), ``has_hand_pose``, ``has_betas`` (0/1)
+  and optionally ``extra_info`` (dict; ``fitting_loss`` with a ``reprojection_loss``).
 
 Keypoints are in the 21-joint OpenPose order of :mod:`fast_hamer_core.skeleton`.
 :func:`write_shard` writes this format (used by the test fixtures and by anyone converting data).
@@ -52,6 +52,7 @@ from fast_hamer_core.distill.augment import (
     sample_augmentation,
     warp_image,
 )
+from fast_hamer_core.image_io import decode_rgb
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +111,11 @@ def load_pickle(data: bytes, encoding: str = "ASCII") -> Any:
 
 
 def decode_image(data: bytes, name: str = "image") -> np.ndarray:
-    """Encoded jpg/png bytes -> (H, W, 3) uint8 RGB."""
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"cannot decode {name}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """Encoded jpg/png bytes -> (H, W, 3) uint8 RGB in the stored pixel order: an EXIF orientation tag
+    is ignored, as HaMeR's loader does (PIL through webdataset's ``decode('rgb8')``), so that the pixels
+    and the annotated keypoints agree. ValueError (``ImageDecodeError``) naming the member when the
+    bytes are not a complete image."""
+    return decode_rgb(data, name, apply_orientation=False)
 
 
 def write_shard(
@@ -307,11 +308,17 @@ class CropConfig:
 
 
 def box_of(ann: dict[str, Any], crop: CropConfig) -> tuple[np.ndarray, float]:
-    """(centre px (2,), square box size px) of an annotation: (w, h) = scale * 200, aspect-expanded, max."""
+    """(centre px (2,), square box size px) of an annotation: (w, h) = scale * 200, aspect-expanded, max.
+
+    A one-value ``scale`` is a square box of ``scale * 200`` px, NOT expanded to the aspect: HaMeR's
+    webdataset path (``expand_to_aspect_ratio`` in hamer/datasets/utils.py) returns a one-value input
+    unchanged, so its box size is ``scale * 200``."""
     center = np.asarray(ann["center"], dtype=np.float64).reshape(2)
     scale = np.asarray(ann["scale"], dtype=np.float64).reshape(-1)
-    wh = np.repeat(scale, 2)[:2] if scale.size == 1 else scale[:2]
-    size = float(expand_to_aspect(wh * 200.0, crop.box_aspect_wh).max())
+    if scale.size == 1:
+        size = float(scale[0] * 200.0)
+    else:
+        size = float(expand_to_aspect(scale[:2] * 200.0, crop.box_aspect_wh).max())
     if size < 1.0:
         raise ValueError(f"box of size {size:.3g} px is too small")
     return center, size

@@ -103,7 +103,9 @@ class FeatureProjector(nn.Module):
     A 1x1 convolution (teacher channels -> student channels), applied after resizing the teacher map
     bilinearly (``align_corners=False``) to the student's spatial size; both are linear, so the order
     does not change the result (the public code convolves first) but the small map is cheaper.
-    phi is trained with the student.
+    A 1x1 student map (Fast-HaMeR's EfficientNetV2 keeps its global average pool) gets the teacher map
+    averaged over all positions, the same pooling the student applies, rather than a bilinear sample of
+    its centre. phi is trained with the student.
     """
 
     def __init__(self, teacher_channels: int, student_channels: int) -> None:
@@ -115,7 +117,9 @@ class FeatureProjector(nn.Module):
     def forward(self, teacher_map: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
         """(B, Ct, ht, wt) -> (B, Cs, h, w) with (h, w) = ``size_hw``."""
         x = teacher_map.to(self.conv.weight.dtype)
-        if tuple(x.shape[-2:]) != tuple(size_hw):
+        if tuple(size_hw) == (1, 1):
+            x = x.mean(dim=(-2, -1), keepdim=True)  # (B, Ct, ht, wt) -> (B, Ct, 1, 1): global average pool
+        elif tuple(x.shape[-2:]) != tuple(size_hw):
             x = F.interpolate(x, size=tuple(size_hw), mode="bilinear", align_corners=False)
         return self.conv(x)
 

@@ -65,6 +65,25 @@ def mean_params_from_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith("mano_head.init_")}
 
 
+def read_init_checkpoint(config: TrainConfig) -> tuple[Any, dict[str, torch.Tensor]] | None:
+    """(ModelConfig, backbone + head weights) of ``student.init_checkpoint``, or None when unset.
+
+    ValueError when it holds another architecture than ``student.model``."""
+    if not config.student.init_checkpoint:
+        return None
+    from fast_hamer_core.assets import resolve_checkpoint
+    from fast_hamer_core.models.checkpoint import read_checkpoint
+
+    path = resolve_checkpoint(os.path.expandvars(config.student.init_checkpoint))
+    model_config, state, _ = read_checkpoint(path)
+    if model_config.name != config.student.model:
+        raise ValueError(
+            f"student.init_checkpoint {path} holds a {model_config.name!r}, but student.model is "
+            f"{config.student.model!r}; set student.model={model_config.name}"
+        )
+    return model_config, state
+
+
 def build_models(
     config: TrainConfig, load_teacher: bool = True
 ) -> tuple[HandMeshModel, HandMeshModel | None]:
@@ -75,20 +94,23 @@ def build_models(
     mean-parameter buffers (HaMeR's ``mano_mean_params.npz`` values) when there is a teacher checkpoint.
     """
     from fast_hamer_core.mano import MANO21, load_mano_arrays, resolve_mano_path
-    from fast_hamer_core.models.checkpoint import load_model
+    from fast_hamer_core.models.checkpoint import load_model, load_weights
     from fast_hamer_core.models.registry import create_model
 
     mano_arrays = load_mano_arrays(resolve_mano_path(config.mano))
+    init = read_init_checkpoint(config)
     student = create_model(
-        config.student.model,
+        init[0] if init is not None else config.student.model,
         mano=MANO21(arrays=mano_arrays),
         backbone_init=config.student.backbone_init,
         mean_params=config.student.mean_params,
     )
+    if init is not None:
+        load_weights(student, init[1], source=str(config.student.init_checkpoint))
     teacher = None
     if config.needs_teacher:
         ckpt = resolve_teacher_checkpoint(config)
-        if config.student.mean_params is None:
+        if config.student.mean_params is None and init is None:
             init = {k[len("mano_head.") :]: v for k, v in mean_params_from_checkpoint(ckpt).items()}
             student.mano_head.load_state_dict(init, strict=False)
         if load_teacher:

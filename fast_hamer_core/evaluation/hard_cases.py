@@ -1,7 +1,8 @@
 """Hard copies of labelled photos for the detector: small, tiny, close-up, occluded and dark hands.
 
-Each *maker* takes one photo (RGB uint8) with its :class:`~fast_hamer_core.evaluation.detection.LabelledImage`
-and returns new ``(image, labels)`` pairs whose labels went through exactly the same geometric change:
+Each *maker* takes one photo (RGB uint8) with its labels
+(:class:`~fast_hamer_core.evaluation.hand_labels.LabelledImage`) and returns new ``(image, labels)`` pairs
+whose labels went through exactly the same geometric change:
 
 - ``small`` / ``tiny``: the photo shrunk so that its largest hand takes :data:`SMALL_TARGET_REL` /
   :data:`TINY_TARGET_REL` of the longer side, pasted at a random place on a canvas of the original size
@@ -37,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fast_hamer_core.evaluation.detection import LabelledHand, LabelledImage, save_labels
+from fast_hamer_core.evaluation.hand_labels import LabelledHand, LabelledImage, save_labels
 
 #: Largest hand's longer side over the canvas' longer side after shrinking.
 SMALL_TARGET_REL: float = 0.07

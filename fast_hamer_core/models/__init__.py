@@ -1,9 +1,11 @@
-"""Hand-mesh networks: HaMeR's ViT-H teacher, timm students, the MANO transformer head, checkpoints.
+"""Hand-mesh networks: HaMeR's ViT-H teacher, timm students, Fast-HaMeR's own (torchvision) students,
+the MANO transformer head, checkpoints.
 
 Typical use::
 
     from fast_hamer_core.models import create_model, load_model, list_models
     model = load_model("students/convnext_large/best.pt", mano_path="mano/MANO_RIGHT.npz")
+    model = load_model("logs/train/runs/resnet_50_kd_full")  # a Fast-HaMeR run folder -> fh_resnet50
     out = model(crops)  # (B, 3, 256, 256) ImageNet-normalised -> HaMeR's output dict
 """
 
@@ -15,6 +17,7 @@ from fast_hamer_core.models.checkpoint import (
     load_hamer_checkpoint,
     load_model,
     load_weights,
+    read_checkpoint,
     save_checkpoint,
 )
 from fast_hamer_core.models.config import (
@@ -37,6 +40,7 @@ from fast_hamer_core.models.registry import (
     unregister_model,
 )
 from fast_hamer_core.models.timm_backbone import TimmBackbone
+from fast_hamer_core.models.torchvision_backbone import SequentialBackbone
 from fast_hamer_core.models.vit import ViT
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "MANOTransformerDecoderHead",
     "ModelConfig",
     "PreprocessConfig",
+    "SequentialBackbone",
     "TimmBackbone",
     "ViT",
     "ViTConfig",
@@ -60,6 +65,7 @@ __all__ = [
     "load_hamer_checkpoint",
     "load_model",
     "load_weights",
+    "read_checkpoint",
     "register_model",
     "save_checkpoint",
     "unregister_model",

@@ -1,7 +1,8 @@
 """Architectures as data: one frozen :class:`ModelConfig` per registered model name.
 
 A config says everything needed to build a :class:`~fast_hamer_core.models.hand_model.HandMeshModel`
-and to feed it: which backbone (HaMeR's ViTPose-H, or a timm student), the input size the backbone
+and to feed it: which backbone (HaMeR's ViTPose-H, a timm student, or a torchvision / timm classifier
+cut into an ``nn.Sequential`` the way Fast-HaMeR's code cuts it), the input size the backbone
 sees, the feature map it returns, the MANO transformer head and the crop preprocessing. Configs are
 plain data so that checkpoints can store them (``to_dict`` / ``from_dict`` are inverses).
 """
@@ -18,7 +19,10 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 #: HaMeR's crop camera: focal length in pixels of the 256x256 crop (``EXTRA.FOCAL_LENGTH``).
 CROP_FOCAL_LENGTH_PX: float = 5000.0
 
-BACKBONE_KINDS: tuple[str, ...] = ("vit", "timm")
+BACKBONE_KINDS: tuple[str, ...] = ("vit", "timm", "torchvision")
+#: How Fast-HaMeR's ``create_backbone`` cuts a classifier into its backbone ``nn.Sequential``:
+#: ``features`` = the classifier's ``.features``; ``children[:-N]`` = all top-level children but the last N.
+LAYER_CUTS: tuple[str, ...] = ("features", "children[:-1]", "children[:-2]")
 JOINT_REPS: dict[str, int] = {"6d": 6}  # HaMeR has no "aa" head either; ModelConfig rejects it (ValueError).
 
 
@@ -100,13 +104,19 @@ class ModelConfig:
 
     Attributes:
         name: registry name (also stored in checkpoints).
-        backbone: ``"vit"`` (HaMeR's ViTPose-H, config in ``vit``) or ``"timm"`` (``timm_name``).
+        backbone: ``"vit"`` (HaMeR's ViTPose-H, config in ``vit``), ``"timm"`` (``timm_name``) or
+            ``"torchvision"`` (``torchvision_name``, always with ``layer_cut``).
         input_size: (H, W) the backbone sees, after cutting ``crop_columns`` from each side of the crop.
         crop_columns: columns cut from each side of the square crop (HaMeR ViT: 32 -> 256x192).
         context_dim: backbone output channels = the head's cross-attention context size.
         feature_size: (h, w) of the backbone feature map for ``input_size``.
         timm_drop_modules: timm sub-modules that ``forward_features`` never uses (the classifier
             pre-logits), replaced by identities so that every parameter is trained.
+        torchvision_name: ``torchvision.models`` builder name (e.g. ``resnet50``), built with
+            ``weights=None``.
+        layer_cut: one of :data:`LAYER_CUTS`: the classifier becomes an ``nn.Sequential`` of those
+            modules, as in Fast-HaMeR (keys ``backbone.0.*``, ...). None for a timm backbone means
+            timm's ``forward_features`` (keys ``backbone.model.*``).
         backbone_drop_path_rate: stochastic depth of a timm backbone (ViT: ``vit.drop_path_rate``).
         focal_length_px: crop camera focal length (pixels at ``preprocess.crop_size``).
     """
@@ -119,6 +129,8 @@ class ModelConfig:
     crop_columns: int = 0
     timm_name: str | None = None
     timm_drop_modules: tuple[str, ...] = ()
+    torchvision_name: str | None = None
+    layer_cut: str | None = None
     backbone_drop_path_rate: float = 0.0
     vit: ViTConfig | None = None
     head: HeadConfig = field(default_factory=HeadConfig)
@@ -134,6 +146,18 @@ class ModelConfig:
             raise ValueError(f"ModelConfig {self.name!r}: backbone 'vit' needs a ViTConfig")
         if self.backbone == "timm" and not self.timm_name:
             raise ValueError(f"ModelConfig {self.name!r}: backbone 'timm' needs timm_name")
+        if self.backbone == "torchvision" and not (self.torchvision_name and self.layer_cut):
+            raise ValueError(
+                f"ModelConfig {self.name!r}: backbone 'torchvision' needs torchvision_name and layer_cut"
+            )
+        if self.layer_cut is not None and self.layer_cut not in LAYER_CUTS:
+            raise ValueError(
+                f"ModelConfig {self.name!r}: layer_cut must be one of {LAYER_CUTS}, got {self.layer_cut!r}"
+            )
+        if self.layer_cut is not None and (self.backbone == "vit" or self.timm_drop_modules):
+            raise ValueError(
+                f"ModelConfig {self.name!r}: layer_cut excludes a ViT backbone and timm_drop_modules"
+            )
         if self.head.joint_rep not in JOINT_REPS:
             raise ValueError(f"ModelConfig {self.name!r}: joint_rep must be one of {tuple(JOINT_REPS)}")
         crop = self.preprocess.crop_size

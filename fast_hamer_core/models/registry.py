@@ -2,9 +2,13 @@
 
 Built-in names: ``hamer_vith`` (the HaMeR teacher) and the students of the Fast-HaMeR paper
 (``mobilenetv3_large``, ``mobilevit_s``, ``convnext_{tiny,small,base,large}``,
-``resnet{50,101,152}``), all with HaMeR's head. Students see the full 256x256 crop, giving an
-8x8 stride-32 feature map. Nothing is downloaded: timm models are built with ``pretrained=False``
-and an ImageNet initialisation is read from a local file (``backbone_init``).
+``resnet{50,101,152}``), all with HaMeR's head, and the students exactly as the public Fast-HaMeR code
+builds them (``fh_*``: torchvision classifiers, timm for MobileViT, cut into an ``nn.Sequential`` with
+Fast-HaMeR's parameter names, so its checkpoints load; see
+:mod:`~fast_hamer_core.models.torchvision_backbone`). Students see the full 256x256 crop, giving an
+8x8 stride-32 feature map (1x1 for ``fh_efficientnet_v2_*``, which keep the average pool). Nothing is
+downloaded: models are built with ``pretrained=False`` / ``weights=None`` and an ImageNet
+initialisation is read from a local file (``backbone_init``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from fast_hamer_core.models.config import ModelConfig, ViTConfig
 from fast_hamer_core.models.hand_model import HandMeshModel
 from fast_hamer_core.models.head import MANOTransformerDecoderHead
 from fast_hamer_core.models.timm_backbone import TimmBackbone, read_state_dict_file
+from fast_hamer_core.models.torchvision_backbone import SequentialBackbone
 
 if TYPE_CHECKING:
     from fast_hamer_core.mano import MANO21
@@ -53,24 +58,33 @@ def get_config(name: str) -> ModelConfig:
 
 
 def build_backbone(config: ModelConfig) -> nn.Module:
-    """The backbone alone (random init): ``ViT`` or ``TimmBackbone``; both map images to (B, C, h, w)."""
+    """The backbone alone (random init): ``ViT``, ``TimmBackbone`` or ``SequentialBackbone``; each maps
+    images to (B, C, h, w)."""
     if config.backbone == "vit":
         from fast_hamer_core.models.vit import ViT
 
         assert config.vit is not None  # checked by ModelConfig
         return ViT(config.vit)
+    if config.layer_cut is not None:
+        if config.backbone == "torchvision":
+            return SequentialBackbone("torchvision", config.torchvision_name or "", config.layer_cut)
+        return SequentialBackbone("timm", config.timm_name or "", config.layer_cut)
     return TimmBackbone(config.timm_name or "", config.timm_drop_modules, config.backbone_drop_path_rate)
 
 
 def load_backbone_init(backbone: nn.Module, path: str | os.PathLike) -> None:
     """Load a local backbone initialisation file (strict, shapes checked); FileNotFoundError if missing.
 
-    timm backbones take a timm ImageNet state dict (``.pth``/``.safetensors``); the ViT takes
+    timm backbones take a timm ImageNet state dict (``.pth``/``.safetensors``); Fast-HaMeR's
+    Sequential backbones the torchvision / timm classifier's state dict; the ViT takes
     ViTPose weights (``{"state_dict": ...}``, keys with or without a ``backbone.`` prefix, other
     prefixes such as ``keypoint_head.`` ignored).
     """
     if isinstance(backbone, TimmBackbone):
         backbone.load_timm_weights(path)
+        return
+    if isinstance(backbone, SequentialBackbone):
+        backbone.load_classifier_weights(path)
         return
     state = read_state_dict_file(path)
     if any(k.startswith("backbone.") for k in state):
@@ -144,6 +158,42 @@ def _student(name: str, timm_name: str, channels: int, drop: tuple[str, ...] = (
     )
 
 
+def _fh_student(
+    name: str,
+    library: str,
+    classifier: str,
+    cut: str,
+    channels: int,
+    feature_size: tuple[int, int] = (8, 8),
+) -> ModelConfig:
+    """A student as Fast-HaMeR's ``create_backbone`` builds it: a ``library`` classifier cut at ``cut``."""
+    return ModelConfig(
+        name=name,
+        backbone="torchvision" if library == "torchvision" else "timm",
+        torchvision_name=classifier if library == "torchvision" else None,
+        timm_name=classifier if library == "timm" else None,
+        layer_cut=cut,
+        input_size=(256, 256),
+        context_dim=channels,
+        feature_size=feature_size,
+    )
+
+
+#: Fast-HaMeR's students, by registry name (its MODEL.BACKBONE.TYPE / SIZE -> name: see
+#: ``fast_hamer_core.models.fast_hamer.FAST_HAMER_BACKBONES``).
+FAST_HAMER_STUDENTS: tuple[ModelConfig, ...] = (
+    _fh_student("fh_mobilenet_v3_large", "torchvision", "mobilenet_v3_large", "features", 960),
+    _fh_student("fh_mobilevit_s", "timm", "mobilevit_s", "children[:-1]", 640),  # stem, stages, final_conv
+    _fh_student("fh_resnet50", "torchvision", "resnet50", "children[:-2]", 2048),
+    _fh_student("fh_resnet101", "torchvision", "resnet101", "children[:-2]", 2048),
+    _fh_student("fh_wide_resnet50_2", "torchvision", "wide_resnet50_2", "children[:-2]", 2048),
+    _fh_student("fh_wide_resnet101_2", "torchvision", "wide_resnet101_2", "children[:-2]", 2048),
+    _fh_student("fh_convnext_large", "torchvision", "convnext_large", "features", 1536),
+    # children[:-1] keeps the average pool: a 1x1 map, i.e. the head cross-attends to one 1280-d token.
+    _fh_student("fh_efficientnet_v2_m", "torchvision", "efficientnet_v2_m", "children[:-1]", 1280, (1, 1)),
+    _fh_student("fh_efficientnet_v2_l", "torchvision", "efficientnet_v2_l", "children[:-1]", 1280, (1, 1)),
+)
+
 #: HaMeR teacher: ViTPose-H on the 256x192 centre of the crop (experiment hamer_vit_transformer.yaml).
 HAMER_VITH = ModelConfig(
     name="hamer_vith",
@@ -166,6 +216,7 @@ for _config in (
     _student("resnet50", "resnet50", 2048),
     _student("resnet101", "resnet101", 2048),
     _student("resnet152", "resnet152", 2048),
+    *FAST_HAMER_STUDENTS,
 ):
     register_model(_config)
 

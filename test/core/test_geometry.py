@@ -275,3 +275,57 @@ def test_assumed_camera_and_scaling():
     point = np.array([0.05, -0.02, 0.6])
     np.testing.assert_allclose(half.project(point), full.project(point) / 2.0)
     assert (half.width, half.height) == (320, 240)
+
+
+# ---------------------------------------------------------------------------------------- distortion
+#: (model, D) of a wide pinhole lens, a rational-polynomial one and a fisheye lens.
+LENSES = [
+    ("plumb_bob", (-0.28, 0.09, 0.0012, -0.0008, -0.012)),
+    ("rational_polynomial", (0.4, -0.1, 0.001, 0.0005, 0.01, 0.7, -0.05, 0.02)),
+    ("equidistant", (0.12, -0.03, 0.01, -0.002)),
+]
+
+
+def _points_in_view(n: int, rng: np.random.Generator) -> np.ndarray:
+    xy = rng.uniform(-0.5, 0.5, (n, 2))  # up to ~27 degrees off-axis, inside every lens's domain
+    z = rng.uniform(0.3, 2.0, (n, 1))
+    return np.concatenate([xy * z, z], axis=1)
+
+
+@pytest.mark.parametrize(("model", "d"), LENSES)
+def test_projection_through_distortion_matches_opencv(model, d):
+    import cv2
+
+    cam = PinholeCamera(600.0, 590.0, 330.0, 235.0, 640, 480, model, d)
+    pts = _points_in_view(50, np.random.default_rng(1))
+    zero = np.zeros(3)
+    if model == "equidistant":
+        ref = cv2.fisheye.projectPoints(pts[:, None], zero, zero, cam.k, np.array(d))[0]
+    else:
+        ref = cv2.projectPoints(pts, zero, zero, cam.k, np.array(d))[0]
+    np.testing.assert_allclose(cam.project(pts), ref.reshape(-1, 2), atol=1e-9)
+    assert np.abs(cam.project(pts) - cam.ideal().project(pts)).max() > 1.0  # the lens matters
+
+
+@pytest.mark.parametrize(("model", "d"), LENSES)
+def test_undistort_is_the_inverse_of_distort_and_back_project_of_project(model, d):
+    cam = PinholeCamera(600.0, 590.0, 330.0, 235.0, 640, 480, model, d)
+    pts = _points_in_view(50, np.random.default_rng(2))
+    ideal_px = cam.ideal().project(pts)
+    np.testing.assert_allclose(cam.undistort_pixels(cam.distort_pixels(ideal_px)), ideal_px, atol=1e-6)
+    np.testing.assert_allclose(cam.distort_pixels(ideal_px), cam.project(pts), atol=1e-9)
+    np.testing.assert_allclose(cam.back_project(cam.project(pts), pts[:, 2]), pts, atol=1e-8)
+    scaled = cam.scaled_to(320, 240)  # D is in normalised coordinates: kept when binning
+    np.testing.assert_allclose(scaled.project(pts), cam.project(pts) / 2.0, atol=1e-9)
+
+
+@pytest.mark.parametrize(("model", "d"), LENSES)
+def test_solve_translation_undistorts_image_pixels(model, d):
+    cam = PinholeCamera(600.0, 590.0, 330.0, 235.0, 640, 480, model, d)
+    rng = np.random.default_rng(3)
+    hand = rng.normal(0.0, 0.04, (21, 3))
+    t_true = np.array([0.18, -0.12, 0.6])  # towards a corner, where the lens bends most
+    pixels = cam.project(hand + t_true)
+    np.testing.assert_allclose(solve_translation(hand, pixels, cam), t_true, atol=1e-6)
+    ignored = solve_translation(hand, pixels, cam.ideal())
+    assert np.linalg.norm(ignored - t_true) > 0.01  # ignoring D is centimetres off

@@ -261,3 +261,17 @@ def test_runs_on_another_device(synthetic_mano_arrays):
     eye = torch.eye(3, device="meta")
     out = mano(eye.expand(2, 1, 3, 3), eye.expand(2, 15, 3, 3), torch.zeros(2, 10, device="meta"))
     assert out.vertices.device.type == "meta" and out.joints.shape == (2, 21, 3)
+
+
+def test_garbage_npz_fails_with_a_clear_message(tmp_path):
+    garbage = tmp_path / "MANO_RIGHT.npz"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match=r"not an \.npz archive") as err:
+        load_mano_arrays(garbage)
+    assert "allow_pickle" not in str(err.value)
+    objects = tmp_path / "objects" / "MANO_RIGHT.npz"
+    objects.parent.mkdir()
+    np.savez(objects, v_template=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="holds Python objects") as err:
+        load_mano_arrays(objects)
+    assert "allow_pickle" not in str(err.value)

@@ -101,3 +101,15 @@ def test_left_hand_is_the_mirror_of_the_right_hand(reconstructor):
 def test_empty_detections_give_no_hands(reconstructor):
     camera = PinholeCamera.from_focal(500.0, 64, 48)
     assert reconstructor.reconstruct(_image(3, (48, 64)), camera, detections=[]) == []
+
+
+def test_non_finite_hands_are_dropped_and_counted(reconstructor):
+    """A camera with NaN in it would put NaN into every number: no such hand leaves reconstruct."""
+    nan_camera = PinholeCamera(fx=610.0, fy=590.0, cx=float("nan"), cy=250.0, width=640, height=480)
+    dets = [Detection(box=[100, 120, 220, 260], score=0.9, side="right", side_score=0.9)]
+    before = reconstructor.dropped_non_finite
+    assert reconstructor.reconstruct(_image(), nan_camera, detections=dets) == []
+    assert reconstructor.dropped_non_finite == before + 1
+    good = PinholeCamera(fx=610.0, fy=590.0, cx=300.0, cy=250.0, width=640, height=480)
+    assert len(reconstructor.reconstruct(_image(), good, detections=dets)) == 1
+    assert reconstructor.dropped_non_finite == before + 1

@@ -144,10 +144,13 @@ def hand_mesh_node_command(params: dict[str, object] | None = None) -> list[str]
 
 
 @contextmanager
-def hand_mesh_node(tmp_path: Path, params: dict[str, object] | None = None) -> Iterator[NodeProcess]:
-    """``hand_mesh_node`` in a child process with ``config/hands.yaml`` and ``params`` overrides, in the
-    domain of the current environment (set by the ``ros_domain`` fixture)."""
-    args = hand_mesh_node_command(params)
+def hand_mesh_node(
+    tmp_path: Path, params: dict[str, object] | None = None, extra_args: list[str] | None = None
+) -> Iterator[NodeProcess]:
+    """``hand_mesh_node`` in a child process with ``config/hands.yaml`` and ``params`` overrides (then
+    ``extra_args``, e.g. a second ``--params-file``), in the domain of the current environment (set by
+    the ``ros_domain`` fixture)."""
+    args = hand_mesh_node_command(params) + list(extra_args or [])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
@@ -262,6 +265,21 @@ class Rig:
             start = len(self.diagnostics)
         assert self.peer.spin_until(lambda: len(self.diagnostics) > start, timeout_s), "no /diagnostics"
         return {kv.key: kv.value for kv in self.diagnostics[-1].status[0].values}
+
+    def latest_status(self, after: float, timeout_s: float = 10.0):
+        """The node's DiagnosticStatus of the first /diagnostics message received after ``after``."""
+        self.latest_diagnostics(after, timeout_s)
+        return self.diagnostics[-1].status[0]
+
+    def publish_until_logged(self, text: str, msg, info: CameraInfo | None = None, timeout_s: float = 30.0):
+        """Publish ``msg`` (and ``info`` first) until the node's log contains ``text``; else fail."""
+        deadline = time.monotonic() + timeout_s
+        while text not in self.node.log() and time.monotonic() < deadline:
+            if info is not None:
+                self.info_pub.publish(info)
+            self.image_pub.publish(msg)
+            self.peer.spin_until(lambda: text in self.node.log(), 1.0)
+        assert text in self.node.log(), f"no {text!r} in the log:\n{self.node.log()[-3000:]}"
 
     def set_parameter(self, name: str, value):
         assert self.params.wait_for_services(timeout_sec=30.0), "parameter services not available"

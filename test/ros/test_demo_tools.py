@@ -12,10 +12,12 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from fixtures.data import SHARED_DIR
 from ros_harness import HANDS_DIR, REPO_ROOT, unique_domain_id
 
 from fast_hamer_core.detection.assets import ensure_detector_model
-from fast_hamer_ros.image_source import FrameReader, camera_info_for
+from fast_hamer_core.frames import FrameReader
+from fast_hamer_ros.image_source import camera_info_for
 from fast_hamer_ros.recorder import PublishedSummary
 from fast_hamer_ros.run import ros_argument_value
 
@@ -126,6 +128,18 @@ def test_pip_only_runner_records_overlay_video_and_summary(tmp_path):
         "hands_recorder.log",
         "image_source.log",
     }
+
+    assert summary["detection_mode"] == "frame"  # an image folder: photos, searched in full
+
+    clip = SHARED_DIR / "data" / "videos" / "human_hand_video.mp4"
+    video_out = tmp_path / "video_out"
+    args = [str(clip), "--max-frames", "12", "--resize-width", "640", "--output", str(video_out)]
+    proc = _run([*args, "--device", "cpu", "--domain-id", str(unique_domain_id())], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stream mode" in proc.stdout
+    summary = json.loads((video_out / "summary.json").read_text())
+    assert summary["detection_mode"] == "stream" and summary["frames_answered"] == 12
+    assert float(summary["diagnostics"]["palm_searches_per_frame"]) < 1.0
 
     missing = _run(["--input", str(tmp_path / "nope.mp4"), "--out", str(out)], env)  # the Makefile's form
     assert missing.returncode == 1 and "input not found" in missing.stderr

@@ -44,6 +44,7 @@ def rig(tmp_path_factory):
             "checkpoint": "",
             "device": "cpu",
             "depth.enabled": True,
+            "stream.enabled": False,  # unrelated photos: the per-image path (stream mode: its own test)
         }
         with hand_mesh_node(tmp_path_factory.mktemp("landmarks_node"), params) as node:
             peer = RosPeer(domain)

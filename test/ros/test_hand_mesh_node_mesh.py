@@ -120,3 +120,73 @@ def test_undecodable_compressed_image_is_skipped_and_the_next_frame_answered(mes
     assert logged(), mesh_rig.node.log()[-3000:]
     out = mesh_rig.send(_jpeg_message(sec=601))
     assert any(len(out["joints"][s][0].poses) == 21 for s in SIDES)
+
+
+def test_oversized_and_truncated_compressed_images_are_refused_before_decoding(mesh_rig):
+    """A header claiming 100000 x 100000 pixels is refused from the header (no image data follows), and a
+    truncated JPEG (which ``cv2.imread`` would half-decode) is refused like ``fast-hamer infer`` does."""
+    from fixtures.images import png_header_only
+
+    huge = CompressedImage(format="png")
+    huge.header.stamp.sec, huge.header.frame_id = 700, FRAME
+    huge.data = png_header_only(100_000, 100_000)
+    rss_before = mesh_rig.node.rss_mb()
+    mesh_rig.publish_until_logged(
+        "100000x100000 = 10000000000 pixels is more than max_image_pixels=40000000", huge
+    )
+    truncated = _jpeg_message(sec=701)
+    truncated.data = PHOTO.read_bytes()[:-3000]
+    mesh_rig.publish_until_logged("truncated JPEG", truncated)
+    assert mesh_rig.node.rss_mb() - rss_before < 100
+    out = mesh_rig.send(_jpeg_message(sec=702))
+    assert any(len(out["joints"][s][0].poses) == 21 for s in SIDES)
+
+
+def test_nan_camera_info_never_reaches_the_mesh_outputs(mesh_rig):
+    """Mesh mode: a CameraInfo with NaN (the tracker's filters used to keep the NaN for frames) is refused;
+    every published number stays finite, before and after a valid CameraInfo returns."""
+    import math
+
+    from ros_harness import camera_info
+
+    good = camera_info(1200, 1799, FRAME)
+    nan_info = camera_info(1200, 1799, FRAME)
+    nan_info.k = [nan_info.k[0], 0.0, math.nan, 0.0, nan_info.k[4], nan_info.k[5], 0.0, 0.0, 1.0]
+    mesh_rig.publish_until_logged("refused: K has a non-finite cx = nan", _jpeg_message(sec=800), nan_info)
+    for i, info in enumerate([nan_info, nan_info, good, good]):
+        mesh_rig.info_pub.publish(info)
+        mesh_rig.peer.spin_until(lambda: False, 0.3)
+        out = mesh_rig.send(_jpeg_message(sec=801 + i), info)
+        values = [v for s in SIDES for m in out["mano"][s] for v in m.position]
+        values += [p.position.z for s in SIDES for p in out["joints"][s][0].poses]
+        values += [t.transform.translation.x for t in out["tf"]]
+        assert values and np.all(np.isfinite(values)), f"frame {801 + i}: a non-finite number was published"
+
+
+def test_stream_mode_follows_both_hands_with_few_palm_searches(mesh_rig):
+    """The node's default stream mode on a moving two-hand sequence: every frame answered with both
+    hands, the same track ids throughout, and /diagnostics says stream mode with palm searches and mirror
+    passes well under one per frame."""
+    import cv2
+
+    from fast_hamer_core.frames import moving_sequence
+
+    rgb = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    track_ids: dict[str, set[str]] = {s: set() for s in SIDES}
+    for i, frame in enumerate(moving_sequence(rgb, 16)):
+        msg = CompressedImage(format="jpeg")
+        msg.header.stamp.sec, msg.header.frame_id = 900 + i, FRAME
+        msg.data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))[1].tobytes()
+        out = mesh_rig.send(msg)
+        assert all(len(out["joints"][s][0].poses) == 21 for s in SIDES), f"frame {i}: a hand is missing"
+        (markers,) = out["markers"]
+        for m in markers.markers:
+            if m.action == Marker.ADD and m.ns == "label":  # "right #0 0.97": side, track id, score
+                side, track, _ = m.text.split()
+                track_ids[side].add(track)
+    assert all(len(ids) == 1 for ids in track_ids.values()), track_ids  # one track per hand
+    diag = mesh_rig.latest_diagnostics(after=time.monotonic())
+    assert diag["detection_mode"] == "stream" and diag["detector"] == "StreamHandDetector"
+    assert float(diag["palm_searches_per_frame"]) < 0.5
+    assert float(diag["mirror_passes_per_frame"]) < 0.5
+    assert "stream detection (palm search every 10 frames" in mesh_rig.node.log()

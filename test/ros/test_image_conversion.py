@@ -124,6 +124,11 @@ def _good() -> Image:
         (lambda m: (setattr(m, "height", 0), setattr(m, "data", b"")), "empty image: height=0"),
         (lambda m: setattr(m, "width", 0), "empty image: height=5, width=0"),
         (lambda m: setattr(m, "step", 20), "step 20 is smaller than width\\*channels\\*bytes"),
+        (lambda m: setattr(m, "data", bytes(m.data) + b"\0"), "data has 106 bytes, more than height\\*step"),
+        (  # 4-channel data announced as rgb8: a step of width * 4 is not row padding
+            lambda m: (setattr(m, "step", 28), setattr(m, "data", bytes(140))),
+            "step 28 = width\\*4: 4 bytes per pixel, but 'rgb8' has 3",
+        ),
     ],
 )
 def test_malformed_colour_messages_raise_with_the_reason(change, reason):
@@ -147,3 +152,19 @@ def test_malformed_depth_and_compressed_messages_raise_with_the_reason():
     with pytest.raises(ImageConversionError, match="cannot decode"):
         compressed_to_rgb(garbage)
     assert issubclass(ImageConversionError, ValueError)
+
+
+def test_images_over_max_pixels_are_refused_before_decoding():
+    from fixtures.images import png_header_only
+
+    with pytest.raises(ImageConversionError, match="35 pixels is more than max_image_pixels=34"):
+        image_to_rgb(_good(), max_pixels=34)
+    assert image_to_rgb(_good(), max_pixels=35).shape == (5, 7, 3)
+    huge = CompressedImage(format="png")
+    huge.data = png_header_only(100_000, 100_000)  # a header alone: refused without decoding anything
+    with pytest.raises(ImageConversionError, match="100000x100000 = 10000000000 pixels is more than"):
+        compressed_to_rgb(huge, max_pixels=40_000_000)
+    truncated = CompressedImage(format="jpeg")
+    truncated.data = (HANDS_DIR / "hamer_test5.jpg").read_bytes()[:-2000]
+    with pytest.raises(ImageConversionError, match="truncated JPEG"):
+        compressed_to_rgb(truncated)

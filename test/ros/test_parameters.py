@@ -7,7 +7,15 @@ import yaml
 from rcl_interfaces.msg import ParameterType
 from ros_harness import PARAMS_FILE
 
-from fast_hamer_ros.parameters import NODE_NAME, PARAMETERS, PARAMETERS_BY_NAME, check_parameter, descriptor
+from fast_hamer_ros.parameters import (
+    NODE_NAME,
+    PARAMETERS,
+    PARAMETERS_BY_NAME,
+    change_refusal,
+    check_parameter,
+    descriptor,
+    unknown_parameter_message,
+)
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
@@ -71,3 +79,19 @@ def test_good_values_pass():
     assert check_parameter("device", "cuda:1") is None
     assert check_parameter("tf_prefix", "cam1/hands/") is None
     assert check_parameter("tf_prefix", "") is None
+
+
+def test_change_refusals_and_unknown_parameter_messages():
+    assert change_refusal("max_hands", 3) == "max_hands is read-only (fixed when the node starts)"
+    assert change_refusal("max_image_pixels", 2.5) == "max_image_pixels must be of type int, got float 2.5"
+    assert change_refusal("camera_info_fallback", "skip_frames") is None
+    assert change_refusal("use_sim_time", True) is None  # rclpy's own parameter: rclpy decides
+    assert (
+        change_refusal("default_frame_id", "my frame")
+        == "default_frame_id='my frame' must not contain whitespace"
+    )
+    assert (
+        unknown_parameter_message("max_hand")
+        == "unknown parameter 'max_hand' ignored (did you mean 'max_hands'?)"
+    )
+    assert unknown_parameter_message("zzz") == "unknown parameter 'zzz' ignored"

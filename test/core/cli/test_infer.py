@@ -70,6 +70,10 @@ def test_infer_mesh_with_given_boxes(tmp_path, student_checkpoint, synthetic_man
 def test_infer_errors_are_one_clear_line(tmp_path, capsys, student_checkpoint, synthetic_mano_npz):
     assert main(["infer", "--image", str(tmp_path / "missing.jpg")]) == 2
     assert "cannot read image" in capsys.readouterr().err
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(PHOTO.read_bytes()[:-2000])  # the node refuses these bytes too
+    assert main(["infer", "--image", str(truncated)]) == 2
+    assert "truncated.jpg: truncated JPEG" in capsys.readouterr().err
     bad = ["infer", "--image", str(PHOTO), "--checkpoint", str(student_checkpoint), "--boxes", "10,10,5,5"]
     assert main(bad) == 2
     assert "bad box" in capsys.readouterr().err

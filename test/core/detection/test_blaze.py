@@ -75,6 +75,9 @@ def test_decode_and_weighted_nms_merge_overlapping_boxes():
     assert len(merged_s) == 1 and merged_s[0] == pytest.approx(1 / (1 + math.exp(-3.0)))
     assert 0.45 < merged[0, 0] < 0.46  # the weighted mean leans towards the better box
     assert merged_kp.shape == (1, 1, 2)
+    none = decode_ssd(raw, np.full(3, -9.0), anchors, 192, min_score=0.5)  # nothing above the threshold
+    assert [a.shape for a in none] == [(0, 4), (0, 1, 2), (0,)]
+    assert [a.shape for a in weighted_nms(*none, 0.3)] == [(0, 4), (0, 1, 2), (0,)]
 
 
 # ---------------------------------------------------------------------------------------------- models

@@ -144,3 +144,21 @@ def test_real_detection_lifts_in_front_of_the_camera(detector, load_photo):
         assert result.extras["reprojection_rmse_px"] < 0.05 * np.linalg.norm(np.ptp(det.keypoints_2d, axis=0))
         bone_m = np.linalg.norm(result.keypoints_3d[9] - result.keypoints_3d[0])  # wrist -> middle MCP
         assert 0.05 < bone_m < 0.15
+
+
+@pytest.mark.parametrize(
+    ("model", "d"),
+    [("plumb_bob", (-0.28, 0.09, 0.0012, -0.0008, -0.012)), ("equidistant", (0.12, -0.03, 0.01, -0.002))],
+)
+def test_lifting_through_lens_distortion(model, d):
+    """Keypoints seen through a distorted lens: lifting with D recovers the hand; ignoring D does not."""
+    lens = PinholeCamera(CAMERA.fx, CAMERA.fy, CAMERA.cx, CAMERA.cy, 640, 480, model, d)
+    truth, det = _scene(3)
+    truth = truth + np.array([0.15, 0.1, 0.0])  # off-axis, where the distortion is large
+    kp2d = lens.project(truth)
+    det = Detection(np.r_[kp2d.min(0), kp2d.max(0)], 0.9, "right", 0.95, kp2d, det.keypoints_3d_hand)
+    result = lift_detection(det, lens)
+    assert np.linalg.norm(result.keypoints_3d - truth, axis=1).max() < 1e-3
+    assert result.extras["reprojection_rmse_px"] < 1e-3
+    ignored = lift_detection(det, lens.ideal())
+    assert np.linalg.norm(ignored.keypoints_3d - truth, axis=1).max() > 5e-3

@@ -10,7 +10,8 @@ from fixtures.data import HAND_PHOTOS
 from fast_hamer_core.detection import create_detector, resolve_detector_name
 from fast_hamer_core.detection.blaze import RotatedRect
 from fast_hamer_core.detection.thorough import ThoroughHandDetector
-from fast_hamer_core.evaluation.detection import SHARED_LABELS_PATH, load_labels, score_image
+from fast_hamer_core.evaluation.detection import score_image
+from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
 
 #: Hands whose anatomical side the arm shows (README of the photos): file, landmark centre (px), side.
 KNOWN_SIDES = (
@@ -106,8 +107,8 @@ def test_mode_selects_the_detector_and_bad_options_are_named(task_path):
         resolve_detector_name("yolo", "thorough")
     with pytest.raises(ValueError, match="unknown detection mode"):
         resolve_detector_name("mediapipe", "slow")
-    with create_detector("mediapipe", mode="thorough", model_path=task_path, max_hands=None) as det:
-        assert isinstance(det, ThoroughHandDetector) and det.max_hands == 10  # None: its own default
+    with create_detector("mediapipe", mode="thorough", model_path=task_path) as det:
+        assert isinstance(det, ThoroughHandDetector) and det.max_hands == 10
     with ThoroughHandDetector(model_path=task_path, use_pose=False) as det:
         assert det.body is None and not det.config.use_pose
     with pytest.raises(ValueError, match="handedness"):

@@ -46,3 +46,19 @@ def test_base_merge_and_overrides(tmp_path):
         load_config(tmp_path / "run.yaml", ["optim.batch_size=two"])
     with pytest.raises(FileNotFoundError, match="training config not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_feature_kd_into_a_pooled_student_map_averages_the_teacher_map():
+    """fh_efficientnet_v2_* keep Fast-HaMeR's average pool (a 1x1 map): phi pools the teacher map too."""
+    import torch
+
+    from fast_hamer_core.distill.losses import FeatureProjector
+    from fast_hamer_core.models.registry import get_config
+
+    assert get_config("fh_efficientnet_v2_m").feature_size == (1, 1)
+    torch.manual_seed(0)
+    phi = FeatureProjector(8, 4)
+    teacher = torch.randn(2, 8, 16, 12)
+    out = phi(teacher, (1, 1))
+    torch.testing.assert_close(out, phi.conv(teacher.mean(dim=(-2, -1), keepdim=True)))
+    assert not torch.allclose(out, phi.conv(teacher[:, :, 7:9, 5:7].mean(dim=(-2, -1), keepdim=True)))

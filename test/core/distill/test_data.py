@@ -218,3 +218,48 @@ def test_workers_split_the_shards(synthetic_shards):
     loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate)
     ids = [b["sample_id"][0] for b in loader]
     assert sorted(ids) == sorted(truth)  # every hand exactly once over the two workers
+
+
+def _write_tar(path, members: dict[str, bytes]) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+
+def test_jpeg_with_exif_orientation_keeps_the_stored_pixels_like_hamer(synthetic_shards, tmp_path):
+    """HaMeR's loader (PIL via webdataset) ignores EXIF orientation: stored pixels go with the keypoints."""
+    import pickle
+
+    from fixtures.images import jpeg_with_orientation
+
+    shards, truth = synthetic_shards
+    records = _records(shards)
+    sample_id = next(s for s in truth if s.endswith("/0"))
+    key = sample_id.split("/")[0]
+    image, hands = records[key]["image"], records[key]["hands"]
+    shard = tmp_path / "exif.tar"
+    _write_tar(
+        shard, {"exif0.jpg": jpeg_with_orientation(image, 6), "exif0.data.pyd": pickle.dumps(hands[:1])}
+    )
+    (record,) = iterate_records([str(shard)])
+    assert record["image"].shape == image.shape  # not rotated to (320, 240)
+    assert np.abs(record["image"].astype(int) - image).mean() < 3
+    ds = HandShardDataset([ShardSource("exif", (str(shard),))], augment=None, shuffle_buffer=0)
+    (sample,) = list(ds)
+    assert _check_markers(sample, truth[sample_id].annotation["keypoints_2d"][:, :2]) >= 3
+
+
+def test_one_value_scale_is_a_square_box_not_expanded_to_the_aspect():
+    """HaMeR's webdataset path: expand_to_aspect_ratio returns a one-value scale unchanged."""
+    from fast_hamer_core.distill.data import box_of
+
+    center, size = box_of({"center": np.array([100.0, 80.0]), "scale": np.array([0.5])}, CROP)
+    assert size == pytest.approx(100.0)
+    _, size_2 = box_of({"center": np.array([100.0, 80.0]), "scale": np.array([0.5, 0.5])}, CROP)
+    assert size_2 == pytest.approx(100.0 * 256 / 192)  # (w, h) is expanded to 192:256
+    np.testing.assert_array_equal(center, [100.0, 80.0])

@@ -126,6 +126,28 @@ def test_student_starts_from_teacher_mean_params(setup, tmp_path):
     assert student.mano is not teacher.mano  # the student's train() must not reach into the teacher
 
 
+def test_student_fine_tunes_from_init_checkpoint(setup, tmp_path):
+    """student.init_checkpoint: every backbone + head weight comes from the trained checkpoint."""
+    from fixtures.models import save_tiny_checkpoint
+
+    from fast_hamer_core.models.checkpoint import load_checkpoint
+
+    ckpt = save_tiny_checkpoint(tmp_path / "trained.pt", "tiny_student", seed=5)
+    cfg = config_from_dict(make_config(setup, "output", tmp_path, **{"student.init_checkpoint": str(ckpt)}))
+    student, _ = build_models(cfg, load_teacher=False)
+    _, expected, _ = load_checkpoint(ckpt)
+    state = student.state_dict()
+    for k, v in expected.items():
+        assert torch.equal(state[k], v), (
+            k
+        )  # also the mean-parameter buffers: the checkpoint's, not the teacher's
+    wrong = make_config(
+        setup, "none", tmp_path, **{"student.init_checkpoint": str(ckpt), "student.model": "resnet50"}
+    )
+    with pytest.raises(ValueError, match=r"holds a 'tiny_student', but student.model is 'resnet50'"):
+        build_models(config_from_dict(wrong))
+
+
 def test_missing_inputs_are_clear_errors(setup, tmp_path):
     cfg = config_from_dict(
         make_config(setup, "output", tmp_path, **{"teacher.checkpoint": str(tmp_path / "no.ckpt")})

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import pytest
 from fixtures.data import HANDS_DIR
 
 from fast_hamer_core.cli import main
 from fast_hamer_core.detection.assets import ensure_detector_model
-from fast_hamer_core.evaluation.detection import SHARED_LABELS_PATH, load_labels, save_labels
+from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels, save_labels
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +55,18 @@ def test_detect_eval_images_default_to_the_label_folder(task_path, tmp_path, cap
     (tmp_path / image.file).write_bytes((HANDS_DIR / image.file).read_bytes())
     labels = save_labels([image], tmp_path / "labels.json")
     args = ["detect-eval", "--labels", str(labels), "--detector-model", str(task_path), "--warmup", "0"]
-    assert main([*args, "--handedness", "raw", "--out", str(tmp_path / "e.json")]) == 0
+    render = tmp_path / "render"
+    assert (
+        main([*args, "--handedness", "raw", "--out", str(tmp_path / "e.json"), "--render", str(render)]) == 0
+    )
     summary = json.loads((tmp_path / "e.json").read_text())["summary"]
     assert summary["images"] == 1 and summary["hands"] == 2
+    drawn = cv2.imread(str(render / "fasthamer_sample2.png"))
+    original = cv2.imread(str(tmp_path / image.file))
+    assert drawn.shape == original.shape
+    x0, y0, x1, _ = image.hands[0].box.astype(int)  # a found hand's label box is drawn in green (BGR)
+    edge = drawn[y0 - 1 : y0 + 2, x0 + 5 : x1 - 5].reshape(-1, 3).astype(int)
+    assert (edge[:, 1] > 150).mean() > 0.5 and (edge[:, 0] < 100).mean() > 0.5
 
 
 def test_detect_eval_user_errors_are_one_line(task_path, tmp_path, capsys):

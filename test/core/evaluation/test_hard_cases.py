@@ -10,7 +10,7 @@ from fixtures.data import HANDS_DIR
 
 from fast_hamer_core.cli import main
 from fast_hamer_core.evaluation import hard_cases
-from fast_hamer_core.evaluation.detection import (
+from fast_hamer_core.evaluation.hand_labels import (
     SHARED_LABELS_PATH,
     LabelledHand,
     LabelledImage,

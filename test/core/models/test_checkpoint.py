@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from fixtures.hamer_checkpoint import (
     hamer_extra_shapes,
     hamer_model_config,
@@ -232,7 +233,10 @@ def test_hamer_config_from_hyper_parameters_when_no_yaml(tmp_path: Path) -> None
 
 
 def test_hamer_yaml_must_describe_the_vit_model(tmp_path: Path) -> None:
-    path, _ = _write_small_hamer(tmp_path, model_config=hamer_model_config(**{**SMALL_YAML, "depth": 4}))
+    """Both configs are checked: a right pickled one does not hide a wrong model_config.yaml."""
+    path, _ = _write_small_hamer(tmp_path)
+    wrong = hamer_model_config(**{**SMALL_YAML, "depth": 4})
+    (path.parent / "model_config.yaml").write_text(yaml.safe_dump(wrong))
     with pytest.raises(
         CheckpointError, match=r"model_config.yaml is not a HaMeR ViT config.*depth=4 \(expected 2\)"
     ):

@@ -27,9 +27,42 @@ STUDENTS = {
     "resnet152": ("resnet152", 2048),
 }
 
+#: Fast-HaMeR's students (hamer/models/backbones/__init__.py): name -> (library, classifier, cut,
+#: channels, feature map size on the 256x256 crop).
+FH_STUDENTS = {
+    "fh_mobilenet_v3_large": ("torchvision", "mobilenet_v3_large", "features", 960, (8, 8)),
+    "fh_mobilevit_s": ("timm", "mobilevit_s", "children[:-1]", 640, (8, 8)),
+    "fh_resnet50": ("torchvision", "resnet50", "children[:-2]", 2048, (8, 8)),
+    "fh_resnet101": ("torchvision", "resnet101", "children[:-2]", 2048, (8, 8)),
+    "fh_wide_resnet50_2": ("torchvision", "wide_resnet50_2", "children[:-2]", 2048, (8, 8)),
+    "fh_wide_resnet101_2": ("torchvision", "wide_resnet101_2", "children[:-2]", 2048, (8, 8)),
+    "fh_convnext_large": ("torchvision", "convnext_large", "features", 1536, (8, 8)),
+    "fh_efficientnet_v2_m": ("torchvision", "efficientnet_v2_m", "children[:-1]", 1280, (1, 1)),
+    "fh_efficientnet_v2_l": ("torchvision", "efficientnet_v2_l", "children[:-1]", 1280, (1, 1)),
+}
+
 
 def test_registered_names() -> None:
-    assert list_models() == sorted(["hamer_vith", *STUDENTS])
+    assert list_models() == sorted(["hamer_vith", *STUDENTS, *FH_STUDENTS])
+
+
+@pytest.mark.parametrize("name", sorted(FH_STUDENTS))
+def test_fast_hamer_student_configs(name: str) -> None:
+    cfg = get_config(name)
+    library, classifier, cut, channels, feature_size = FH_STUDENTS[name]
+    built_by = cfg.torchvision_name if library == "torchvision" else cfg.timm_name
+    assert (cfg.backbone, built_by, cfg.layer_cut) == (
+        "timm" if library == "timm" else "torchvision",
+        classifier,
+        cut,
+    )
+    assert (cfg.context_dim, cfg.feature_size, cfg.input_size, cfg.crop_columns) == (
+        channels,
+        feature_size,
+        (256, 256),
+        0,
+    )
+    assert cfg.head == get_config("hamer_vith").head  # HaMeR's head, context_dim = the backbone's channels
 
 
 @pytest.mark.parametrize("name", sorted(STUDENTS))
@@ -76,7 +109,7 @@ def test_head_and_preprocess_defaults(name: str) -> None:
     assert cfg.focal_length_px == 5000.0
 
 
-@pytest.mark.parametrize("name", sorted(["hamer_vith", *STUDENTS]))
+@pytest.mark.parametrize("name", sorted(["hamer_vith", *STUDENTS, *FH_STUDENTS]))
 def test_config_dict_round_trip(name: str) -> None:
     cfg = get_config(name)
     plain = cfg.to_dict()
@@ -106,6 +139,12 @@ def test_invalid_configs_fail_clearly() -> None:
                     feature_size=(8, 8), vit=ViTConfig())  # fmt: skip
     with pytest.raises(KeyError):
         HeadConfig(joint_rep="quat").npose  # noqa: B018
+    with pytest.raises(ValueError, match="needs torchvision_name and layer_cut"):
+        ModelConfig(name="x", backbone="torchvision", torchvision_name="resnet50", input_size=(256, 256),
+                    context_dim=8, feature_size=(8, 8))  # fmt: skip
+    with pytest.raises(ValueError, match=r"layer_cut must be one of .*got 'children\[:-3\]'"):
+        ModelConfig(name="x", backbone="torchvision", torchvision_name="resnet50", layer_cut="children[:-3]",
+                    input_size=(256, 256), context_dim=8, feature_size=(8, 8))  # fmt: skip
 
 
 def test_register_and_unregister() -> None:

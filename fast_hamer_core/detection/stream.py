@@ -1,0 +1,312 @@
+"""Hand detection with per-stream state: hands are followed from frame to frame without a palm search.
+
+What MediaPipe's VIDEO mode does inside its black box, made explicit and cheaper (see
+:mod:`~fast_hamer_core.detection.blaze`): each tracked hand's landmarks give the region where the landmark
+model looks in the next frame, so a frame with tracked hands costs one landmark pass per hand (about
+5 ms each here) instead of a palm search plus landmarks (22 ms for two hands).
+
+Per frame (:meth:`StreamHandDetector.detect`):
+
+1. **Follow.** The landmark model runs on every tracked hand's region; a hand whose presence drops below
+   ``min_presence`` is lost. Two tracked hands that converged onto one hand become one. Regions given by
+   :meth:`StreamHandDetector.hint` (the mesh network's 2D joints of a hand the detector lost and the
+   tracker carries by reconstruction) are looked at too, so such a hand is picked up again as soon as
+   the landmark model sees it, without waiting for the next palm search.
+2. **Search.** The palm detector searches the whole image when no hand is tracked, in the frame a hand was
+   lost, and every ``search_every`` frames otherwise (new hands walk in); palms not already tracked are
+   confirmed by the landmark model (presence) and become tracked hands, up to ``max_hands``.
+3. **Side, per hand.** A new hand, and a hand whose side is still uncertain, gets a mirror pass: the
+   landmark model on its mirrored region (the same hand seen in a mirror, whose evidence is swapped back),
+   which makes the side mirror-consistent like the photo detector's flip pass, at the cost of one
+   landmark pass instead of a second whole-image search. The side is the mean evidence of those passes;
+   it is established once it is ``side_margin`` away from 0.5 (or after ``max_mirror_passes``), and from
+   then on the hand keeps it without mirror passes (the tracker's hysteresis still guards it downstream).
+   ``handedness="raw"`` uses the plain passes' evidence and no mirror pass.
+
+:attr:`StreamHandDetector.counts` says how many frames, palm searches, landmark and mirror passes ran
+(``/diagnostics`` and ``fast-hamer bench --stream`` report them per frame). Photos keep the per-image
+detector (:class:`~fast_hamer_core.detection.mediapipe_detector.MediaPipeHandDetector`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fast_hamer_core.detection.base import DEFAULT_MAX_SIDE_PX, HandDetector
+from fast_hamer_core.detection.blaze import (
+    HandLandmarkModel,
+    HandLandmarks,
+    PalmDetector,
+    box_iou_matrix,
+)
+from fast_hamer_core.preprocess import box_from_keypoints
+from fast_hamer_core.types import Detection
+
+HANDEDNESS_MODES: tuple[str, ...] = ("flip_consistent", "raw")
+
+
+@dataclass
+class StreamCounts:
+    """What the detector ran since the last :meth:`StreamHandDetector.reset_counts`."""
+
+    frames: int = 0
+    palm_searches: int = 0
+    landmark_passes: int = 0
+    mirror_passes: int = 0
+
+    def per_frame(self) -> dict[str, float]:
+        """Palm searches, landmark and mirror passes per frame (0 before the first frame)."""
+        n = max(self.frames, 1)
+        return {
+            "palm_searches_per_frame": self.palm_searches / n if self.frames else 0.0,
+            "landmark_passes_per_frame": self.landmark_passes / n if self.frames else 0.0,
+            "mirror_passes_per_frame": self.mirror_passes / n if self.frames else 0.0,
+        }
+
+
+@dataclass
+class _TrackedHand:
+    """One hand the detector follows."""
+
+    landmarks: HandLandmarks
+    evidence: list[float] = field(default_factory=list)  #: p(right) of each side decision made
+    mirror_passes: int = 0
+
+    @property
+    def p_right(self) -> float:
+        return float(np.mean(self.evidence)) if self.evidence else self.landmarks.p_right
+
+    @property
+    def box(self) -> np.ndarray:
+        return box_from_keypoints(self.landmarks.keypoints_2d)
+
+
+class StreamHandDetector(HandDetector):
+    """Palm search + landmark tracking with per-stream state (see the module docstring).
+
+    Args:
+        model_path: ``hand_landmarker.task``; ``None`` resolves it like the photo detector.
+        max_hands: most hands followed at once.
+        min_detection_confidence: palm detector score threshold.
+        min_presence_confidence: landmark presence below which a hand is lost (or a palm refused).
+        search_every: palm search every k frames while hands are tracked (1: every frame).
+        handedness: ``"flip_consistent"`` (mirror passes for new / uncertain hands) or ``"raw"``.
+        mirrored_input: the camera feed is mirrored (selfie view): swap every side.
+        side_margin: a side is established when its mean evidence is this far from 0.5.
+        max_mirror_passes: a hand's side is settled after this many mirror passes even if uncertain.
+        duplicate_iou: two tracked hands whose boxes overlap more than this are one hand.
+        threads: LiteRT threads per model.
+    """
+
+    name = "mediapipe_stream"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        max_hands: int = 4,
+        min_detection_confidence: float = 0.5,
+        min_presence_confidence: float = 0.5,
+        search_every: int = 10,
+        handedness: str = "flip_consistent",
+        mirrored_input: bool = False,
+        side_margin: float = 0.3,
+        max_mirror_passes: int = 5,
+        duplicate_iou: float = 0.5,
+        threads: int = 1,
+        max_side_px: int = DEFAULT_MAX_SIDE_PX,
+    ) -> None:
+        super().__init__(max_side_px=max_side_px)
+        if handedness not in HANDEDNESS_MODES:
+            raise ValueError(f"handedness must be one of {HANDEDNESS_MODES}, got {handedness!r}")
+        if max_hands < 1:
+            raise ValueError(f"max_hands must be >= 1, got {max_hands}")
+        if search_every < 1:
+            raise ValueError(f"search_every must be >= 1, got {search_every}")
+        for label, value in (
+            ("min_detection_confidence", min_detection_confidence),
+            ("min_presence_confidence", min_presence_confidence),
+            ("duplicate_iou", duplicate_iou),
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{label} must be in [0, 1], got {value}")
+        if not 0.0 <= side_margin < 0.5:
+            raise ValueError(f"side_margin must be in [0, 0.5), got {side_margin}")
+        self.max_hands = int(max_hands)
+        self.min_presence = float(min_presence_confidence)
+        self.search_every = int(search_every)
+        self.handedness = handedness
+        self.mirrored_input = bool(mirrored_input)
+        self.side_margin = float(side_margin)
+        self.max_mirror_passes = int(max_mirror_passes)
+        self.duplicate_iou = float(duplicate_iou)
+        self.palms = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
+        self.landmarks = HandLandmarkModel(self.palms.model_path, threads=threads)
+        self.model_path = self.palms.model_path
+        self.counts = StreamCounts()
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget every tracked hand (a new stream); counts are kept (see :meth:`reset_counts`)."""
+        self._hands: list[_TrackedHand] = []
+        self._since_search = 0
+        self._search_next = True
+        self._hint_lock = threading.Lock()
+        self._hints: list[np.ndarray] = []
+        self._scale = 1.0  # detector image px per input image px (large inputs are downscaled)
+
+    def hint(self, keypoints_2d: Sequence[np.ndarray]) -> None:
+        """Hands believed to be at these 21 keypoints (input image pixels) but not detected in the last
+        frame: their regions are looked at in the next frame. Thread-safe (the pipeline's stage 2 calls
+        it while stage 1 detects)."""
+        with self._hint_lock:
+            self._hints = [np.asarray(k, dtype=np.float64).reshape(21, 2) for k in keypoints_2d]
+
+    def detect(self, rgb: np.ndarray, stamp_s: float | None = None) -> list[Detection]:
+        longest = max(np.shape(rgb)[:2]) if np.ndim(rgb) >= 2 else 0
+        self._scale = min(1.0, self.max_side_px / longest) if longest else 1.0
+        return super().detect(rgb, stamp_s)
+
+    def reset_counts(self) -> None:
+        self.counts = StreamCounts()
+
+    @property
+    def tracked(self) -> int:
+        """Hands followed now."""
+        return len(self._hands)
+
+    # ------------------------------------------------------------------ per frame
+    def _detect(self, rgb: np.ndarray, stamp_s: float | None) -> list[Detection]:
+        del stamp_s  # state follows the frame order, not the clock
+        self.counts.frames += 1
+        lost = self._follow(rgb)
+        self._pick_up_hints(rgb)
+        self._since_search += 1
+        search = (
+            not self._hands
+            or lost
+            or self._search_next
+            or (self._since_search >= self.search_every and len(self._hands) < self.max_hands)
+        )
+        self._search_next = False
+        if search:
+            self._search(rgb)
+        for hand in self._hands:
+            self._decide_side(rgb, hand)
+        return [self._to_detection(hand) for hand in self._hands]
+
+    def _follow(self, rgb: np.ndarray) -> bool:
+        """Landmarks of every tracked hand from its previous region; True when a hand was lost."""
+        kept: list[_TrackedHand] = []
+        for hand in self._hands:
+            roi = self.landmarks.roi_from_landmarks(hand.landmarks.keypoints_2d)
+            result = self.landmarks.run(rgb, roi)
+            self.counts.landmark_passes += 1
+            if result.presence >= self.min_presence and np.isfinite(result.keypoints_2d).all():
+                hand.landmarks = result
+                kept.append(hand)
+        lost = len(kept) < len(self._hands)
+        self._hands = self._without_duplicates(kept)
+        return lost
+
+    def _pick_up_hints(self, rgb: np.ndarray) -> None:
+        """Landmarks at the hinted regions that no tracked hand covers; found hands become tracked."""
+        with self._hint_lock:
+            hints, self._hints = self._hints, []
+        for keypoints in hints:
+            if len(self._hands) >= self.max_hands:
+                break
+            keypoints = keypoints * self._scale
+            if not np.isfinite(keypoints).all():
+                continue
+            probe = _TrackedHand(HandLandmarks(keypoints, np.zeros((21, 3)), 1.0, 0.5, None))
+            if self._overlaps(probe, self._hands):
+                continue
+            result = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(keypoints))
+            self.counts.landmark_passes += 1
+            if result.presence >= self.min_presence and np.isfinite(result.keypoints_2d).all():
+                hand = _TrackedHand(result)
+                if not self._overlaps(hand, self._hands):
+                    self._hands.append(hand)
+
+    def _without_duplicates(self, hands: list[_TrackedHand]) -> list[_TrackedHand]:
+        """Older hands first; a hand overlapping an earlier one by more than ``duplicate_iou`` goes."""
+        out: list[_TrackedHand] = []
+        for hand in hands:
+            if not self._overlaps(hand, out):
+                out.append(hand)
+        return out
+
+    def _overlaps(self, hand: _TrackedHand, others: list[_TrackedHand]) -> bool:
+        """Whether ``hand`` overlaps one of ``others`` by more than ``duplicate_iou`` (the same hand)."""
+        if not others:
+            return False
+        iou = box_iou_matrix(hand.box[None], np.stack([h.box for h in others]))  # (1, N)
+        return bool(iou.max() > self.duplicate_iou)
+
+    def _search(self, rgb: np.ndarray) -> None:
+        """Palm search; untracked palms confirmed by the landmark model become tracked hands."""
+        self.counts.palm_searches += 1
+        self._since_search = 0
+        for palm in self.palms.detect(rgb):
+            if len(self._hands) >= self.max_hands:
+                break
+            if self._hands:
+                tracked = np.stack([h.box for h in self._hands])  # (T, 4)
+                if box_iou_matrix(palm.box_px[None], tracked).max() > 0.0 and _inside_any(
+                    palm.keypoints_px[0], tracked
+                ):
+                    continue  # this palm belongs to a hand already followed
+            result = self.landmarks.run(rgb, palm.hand_roi)
+            self.counts.landmark_passes += 1
+            if result.presence < self.min_presence or not np.isfinite(result.keypoints_2d).all():
+                continue
+            hand = _TrackedHand(result)
+            if not self._overlaps(hand, self._hands):
+                self._hands.append(hand)
+
+    def _side_settled(self, hand: _TrackedHand) -> bool:
+        if not hand.evidence:
+            return False
+        return abs(hand.p_right - 0.5) >= self.side_margin or hand.mirror_passes >= self.max_mirror_passes
+
+    def _decide_side(self, rgb: np.ndarray, hand: _TrackedHand) -> None:
+        """Add side evidence to a new or uncertain hand (a mirror pass in flip-consistent mode)."""
+        if self._side_settled(hand):
+            return
+        if self.handedness == "raw":
+            hand.evidence.append(hand.landmarks.p_right)
+            if len(hand.evidence) >= self.max_mirror_passes:
+                hand.mirror_passes = self.max_mirror_passes  # settled: stop collecting
+            return
+        mirrored = self.landmarks.run(rgb, hand.landmarks.roi, mirror=True)
+        self.counts.mirror_passes += 1
+        hand.mirror_passes += 1
+        hand.evidence.append(0.5 * (hand.landmarks.p_right + mirrored.p_right))
+
+    def _to_detection(self, hand: _TrackedHand) -> Detection:
+        p_right = 1.0 - hand.p_right if self.mirrored_input else hand.p_right
+        lm = hand.landmarks
+        return Detection(
+            box=box_from_keypoints(lm.keypoints_2d),
+            score=float(lm.presence),
+            side="right" if p_right >= 0.5 else "left",
+            side_score=float(max(p_right, 1.0 - p_right)),
+            keypoints_2d=lm.keypoints_2d.copy(),
+            keypoints_3d_hand=lm.keypoints_3d.copy(),
+        )
+
+    def close(self) -> None:
+        self._hands = []
+        super().close()
+
+
+def _inside_any(point: np.ndarray, boxes: np.ndarray) -> bool:
+    """Whether ``point`` (2,) lies inside any xyxy box of ``boxes`` (N, 4)."""
+    x, y = float(point[0]), float(point[1])
+    return bool(np.any((boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])))

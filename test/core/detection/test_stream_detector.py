@@ -1,0 +1,125 @@
+"""The stream detector through the real models on sequences made from the shared photos and the shared
+webcam clip: hands followed without a palm search, new hands picked up, one mirror pass per new hand,
+stable track ids and sides through the pipeline's tracker."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from fixtures.data import SHARED_DIR
+
+from fast_hamer_core.detection.stream import StreamHandDetector
+from fast_hamer_core.frames import FrameReader, moving_sequence
+from fast_hamer_core.geometry import PinholeCamera
+from fast_hamer_core.pipeline import HandReconstructor
+from fast_hamer_core.tracking import HandTracker
+
+VIDEO = SHARED_DIR / "data" / "videos" / "human_hand_video.mp4"
+
+
+@pytest.fixture(scope="module")
+def two_hands(load_photo):
+    """40 frames of hamer_test5 (two hands in front of the face), moving like a hand-held camera."""
+    return list(moving_sequence(load_photo("hamer_test5.jpg"), 40))
+
+
+def _sides(detections) -> list[str]:
+    return sorted(d.side for d in detections)
+
+
+def test_tracked_hands_are_followed_without_palm_search(task_path, two_hands):
+    det = StreamHandDetector(task_path, search_every=10)
+    found = [det.detect(frame) for frame in two_hands]
+    assert all(_sides(d) == ["left", "right"] for d in found), [len(d) for d in found]
+    c = det.counts
+    assert c.frames == 40
+    assert c.palm_searches <= 5  # frame 0, then every 10th frame: 0.1 per frame, not 1
+    assert c.landmark_passes <= 2 * 40 + 2 * c.palm_searches
+    assert c.mirror_passes <= 4  # one per new hand, a second only while a side is uncertain
+    for d in found[-1]:
+        assert d.keypoints_2d.shape == (21, 2) and 0.5 <= d.score <= 1.0 and d.side_score >= 0.5
+
+
+def test_a_hand_that_appears_is_picked_up_by_the_next_search(task_path, two_hands, load_photo):
+    left_half_hidden = []
+    for frame in two_hands[:20]:
+        hidden = frame.copy()
+        hidden[:, 320:] = 128  # only the hand on the image's left (the right hand) is visible
+        left_half_hidden.append(hidden)
+    det = StreamHandDetector(task_path, search_every=8)
+    one = [len(det.detect(f)) for f in left_half_hidden]
+    assert one[-1] == 1
+    searches_before = det.counts.palm_searches
+    both = [len(det.detect(f)) for f in two_hands[20:40]]
+    assert both[:8].count(2) >= 1, both  # found within one search period
+    assert both[-1] == 2
+    assert det.counts.palm_searches > searches_before
+
+
+def test_a_lost_hand_triggers_a_search_in_the_same_frame(task_path, two_hands):
+    det = StreamHandDetector(task_path, search_every=100)
+    for frame in two_hands[:5]:
+        det.detect(frame)
+    before = det.counts.palm_searches
+    blank = np.full_like(two_hands[5], 128)
+    assert det.detect(blank) == []
+    assert det.counts.palm_searches == before + 1
+    assert det.tracked == 0
+    det.detect(blank)
+    assert det.counts.palm_searches == before + 2  # nothing tracked: search every frame
+
+
+def test_track_ids_and_sides_stay_stable_through_the_pipeline(task_path, two_hands):
+    detector = StreamHandDetector(task_path, search_every=10)
+    recon = HandReconstructor(detector=detector, tracker=HandTracker(one_euro={}))
+    camera = PinholeCamera.assumed(640, 480)
+    sides_by_id: dict[int, set[str]] = {}
+    for i, frame in enumerate(two_hands):
+        for hand in recon.reconstruct(frame, camera, stamp_s=i / 30.0):
+            sides_by_id.setdefault(hand.track_id, set()).add(hand.side)
+    assert len(sides_by_id) == 2  # two tracks for the whole sequence
+    assert sorted(next(iter(s)) for s in sides_by_id.values()) == ["left", "right"]
+    assert all(len(s) == 1 for s in sides_by_id.values())  # no track changed side
+    counts = recon.detection_counts()
+    assert counts["palm_searches_per_frame"] < 0.2 and counts["mirror_passes_per_frame"] < 0.2
+
+
+def test_the_webcam_clip_right_hand_is_followed(task_path):
+    reader = FrameReader(str(VIDEO), resize_width=640)
+    frames = list(itertools.islice(reader.frames(), 150, 210))  # 2 s where the hand is in view
+    reader.close()
+    det = StreamHandDetector(task_path, search_every=10)
+    found = [det.detect(f) for f in frames]
+    with_hand = [d for d in found if d]
+    assert len(with_hand) >= 0.9 * len(frames)
+    assert all(max(d, key=lambda x: x.score).side == "right" for d in with_hand)
+    assert det.counts.palm_searches < 0.4 * len(frames)
+
+
+def test_bad_arguments_are_refused(task_path):
+    with pytest.raises(ValueError, match="search_every"):
+        StreamHandDetector(task_path, search_every=0)
+    with pytest.raises(ValueError, match="handedness"):
+        StreamHandDetector(task_path, handedness="both")
+    with pytest.raises(ValueError, match="side_margin"):
+        StreamHandDetector(task_path, side_margin=0.7)
+
+
+def test_a_hinted_hand_is_picked_up_without_a_palm_search(task_path, two_hands):
+    """A hand the detector lost (hidden for a frame) comes back at the hinted region (the mesh's joints of
+    the hand the tracker carries) in the next frame, while the other hand keeps the search schedule off."""
+    det = StreamHandDetector(task_path, search_every=100)
+    before = det.detect(two_hands[0])
+    right = next(d for d in before if d.side == "right")  # on the image's left
+    hidden = two_hands[1].copy()
+    hidden[:, :320] = 128
+    assert [d.side for d in det.detect(hidden)] == ["left"]
+    det.detect(two_hands[2])  # the hand is back, but only a palm search or a hint can find it
+    assert det.tracked == 1
+    searches = det.counts.palm_searches
+    det.hint([right.keypoints_2d])
+    found = det.detect(two_hands[3])
+    assert _sides(found) == ["left", "right"]
+    assert det.counts.palm_searches == searches
