@@ -113,8 +113,6 @@ class PoseDetector:
         out = self._model(_signed_input(region.crop(rgb, size)))
         raw_boxes = next(v for v in out.values() if v.shape[-1] > 1)  # (1, 2254, 12)
         raw_scores = next(v for v in out.values() if v.shape[-1] == 1)  # (1, 2254, 1)
-        if not np.any(_sigmoid(raw_scores.astype(np.float64)) >= self.min_score):
-            return []  # decode_ssd needs at least one surviving box
         boxes, kps, scores = decode_ssd(
             raw_boxes[0], raw_scores[0, :, 0], self._anchors, size, self.min_score
         )

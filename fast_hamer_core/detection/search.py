@@ -83,26 +83,12 @@ def search_windows(width: int, height: int, config: SearchConfig = SearchConfig(
     return windows
 
 
-def _detect(detector: PalmDetector, crop: np.ndarray) -> list[Palm]:
-    """``detector.detect(crop)``, with no palm above the threshold meaning an empty list.
-
-    ``blaze.decode_ssd`` cannot reshape zero surviving boxes (a ``ValueError``), which a tile without a
-    hand hits all the time; until it returns empty arrays itself, that case is caught here.
-    """
-    try:
-        return detector.detect(crop)
-    except ValueError as err:
-        if "cannot reshape array of size 0" in str(err):
-            return []
-        raise
-
-
 def palms_in_window(detector: PalmDetector, rgb: np.ndarray, window: Window, mirror: bool) -> list[Palm]:
     """The palms the detector finds in one window (mirrored if ``mirror``), in image pixels."""
     size = detector.config.anchors.input_size_px
     crop = window.region.crop(rgb, size, mirror=mirror)  # (192, 192, 3): the detector's own input size
     palms = []
-    for palm in _detect(detector, crop):
+    for palm in detector.detect(crop):
         kp = palm.keypoints_px.copy()  # (7, 2) crop px
         corners = palm.box_px.reshape(2, 2).copy()
         if mirror:  # back from the mirrored crop (x -> S - x, its own inverse)
