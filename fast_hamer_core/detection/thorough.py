@@ -27,8 +27,8 @@ the probability of the chosen side; keypoints and metric keypoints are the mean 
 Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm detector run (the default
 search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
 20 ms for the body models with one person (+13 ms per further person), 16 ms per checked region (three
-landmark runs, four for an arm's region). ``fast-hamer detect-eval`` prints the time per image: 150-190 ms
-on the shared photos and their hard copies, against 45-55 ms for the fast detector (README, "Detection
+landmark runs, four for an arm's region). ``fast-hamer detect-eval`` prints the time per image: 150-170 ms
+on the shared photos and their hard copies, against 43-50 ms for the fast detector (README, "Detection
 modes").
 """
 
