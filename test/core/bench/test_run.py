@@ -139,7 +139,7 @@ def test_bad_options_are_clear_errors():
         bench.BenchOptions(runtimes=("tflite",)).validate()
     with pytest.raises(ValueError, match="batch sizes"):
         bench.BenchOptions(batches=(0,)).validate()
-    with pytest.raises(ValueError, match="neither a checkpoint file nor a registered model"):
+    with pytest.raises(ValueError, match=r"neither a checkpoint \(file or run folder\) nor a registered"):
         bench.load_torch_model("no_such_model", "cpu")
 
 
