@@ -93,8 +93,8 @@ class HandReconstructor:
         device: str = "auto",
         handedness: str = "flip_consistent",
         mirrored_input: bool = False,
-        max_hands: int = 4,
-        min_detection_confidence: float = 0.3,
+        max_hands: int | None = None,
+        min_detection_confidence: float | None = None,
         tracking: dict | None = None,
         fp16: bool = True,
         runtime: str = "torch",
@@ -104,6 +104,7 @@ class HandReconstructor:
         search_every: int = 10,
         max_unconfirmed_frames: int = 5,
         detector: str = "mediapipe",
+        detection_mode: str = "fast",
     ) -> HandReconstructor:
         """Build detector, model and tracker from file names. ``checkpoint=None`` -> landmarks-only mode.
 
@@ -119,6 +120,10 @@ class HandReconstructor:
         most ``max_unconfirmed_frames`` frames without a detection.
         ``detector``: ``"mediapipe"`` (``detector_model`` = its ``.task``, optional) or ``"yolo"``
         (``detector_model`` = the YOLO ``.pt`` weights, e.g. WiLoR's; boxes only, so it needs a mesh model).
+        ``detection_mode``: ``"fast"`` (MediaPipe's landmarker) or ``"thorough"`` (multi-scale + body search,
+        for photos; :mod:`fast_hamer_core.detection.thorough`; no stream state: every frame is searched in
+        full). ``max_hands`` and ``min_detection_confidence`` left ``None`` take that detector's defaults
+        (fast: 4 and 0.3; thorough: 10 and 0.5).
         """
         from fast_hamer_core.detection import create_detector
         from fast_hamer_core.tracking import HandTracker
@@ -155,17 +160,28 @@ class HandReconstructor:
             backend = {"weights_path": detector_model, "device": device}
         else:
             backend = {"model_path": detector_model, "handedness": handedness}
+        thorough = detection_mode == "thorough"
+        if thorough:
+            from fast_hamer_core.detection import thorough as thorough_module
+
+            default_hands, default_confidence = thorough_module.MAX_HANDS, thorough_module.MIN_PALM_SCORE
+        else:
+            default_hands, default_confidence = 4, 0.3
         common = {
             "mirrored_input": mirrored_input,
-            "max_hands": max_hands,
-            "min_detection_confidence": min_detection_confidence,
+            "max_hands": default_hands if max_hands is None else max_hands,
+            "min_detection_confidence": (
+                default_confidence if min_detection_confidence is None else min_detection_confidence
+            ),
         }
-        if stream and detector != "yolo":
+        if stream and detector != "yolo" and not thorough:
             from fast_hamer_core.detection.stream import StreamHandDetector
 
             hand_detector = StreamHandDetector(search_every=search_every, **backend, **common)
         else:
-            hand_detector = create_detector(detector, **backend, **common)
+            if stream and thorough:
+                log.info("the thorough detector has no stream state: every frame is searched in full")
+            hand_detector = create_detector(detector, mode=detection_mode, **backend, **common)
         tracking = dict(tracking or {})
         if stream and model is not None:
             tracking.setdefault("max_unconfirmed_frames", max_unconfirmed_frames)

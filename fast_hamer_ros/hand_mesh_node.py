@@ -425,7 +425,8 @@ class HandMeshNode(Node):
             )
         values = {
             "mode": self._reconstructor.mode,
-            "detection_mode": "stream" if self._reconstructor.stream else "frame",
+            "pipeline_mode": "stream" if self._reconstructor.stream else "frame",
+            "detection_mode": self._params["detection_mode"],
             "device": self._reconstructor.device,
             "model": self._reconstructor.model_name,
             "detector": self._reconstructor.detector_name,

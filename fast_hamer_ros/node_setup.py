@@ -76,6 +76,7 @@ def build_reconstructor(params: dict[str, Any]):
         mirrored_input=params["mirrored_input"],
         max_hands=params["max_hands"],
         min_detection_confidence=params["min_detection_confidence"],
+        detection_mode=params["detection_mode"],
         tracking=tracking,
         fp16=params["fp16"],
         runtime=params["runtime"],

@@ -78,7 +78,7 @@ class PublishedSummary:
             "mode": self.diagnostics.get("mode"),
             "model": self.diagnostics.get("model"),
             "detector": self.diagnostics.get("detector"),
-            "detection_mode": self.diagnostics.get("detection_mode"),
+            "pipeline_mode": self.diagnostics.get("pipeline_mode"),
             "device": self.diagnostics.get("device"),
             "message_counts": dict(sorted(self.counts.items())),
             "frames_answered": len(frames),

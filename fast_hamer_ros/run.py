@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     video = " + overlay.mp4" if (output / "overlay.mp4").exists() else ""
     print(
         f"{summary.get('mode')} mode, model {summary.get('model')}, detector {summary.get('detector')} "
-        f"({summary.get('detection_mode')} detection): "
+        f"({summary.get('pipeline_mode')} mode): "
         f"{summary.get('frames_answered')} frames answered, {summary.get('frames_with_hands')} with hands, "
         f"{len(summary.get('tf_child_frames', []))} TF frames; overlay: {summary.get('overlay_images')} "
         f"images{video}; summary: {summary_path}"

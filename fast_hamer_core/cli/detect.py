@@ -10,6 +10,11 @@ from pathlib import Path
 
 log = logging.getLogger("fast_hamer.detect")
 
+#: ``--mode`` values (the keys of ``fast_hamer_core.detection.DETECTION_MODES``; no import for ``--help``).
+DETECTION_MODE_CHOICES: tuple[str, ...] = ("fast", "thorough")
+#: The detection mode for single photos: the one that finds the most hands (time matters less).
+DEFAULT_PHOTO_MODE = "thorough"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -39,33 +44,54 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="flip_consistent",
         help="flip_consistent (default): image + mirrored image, mirror-consistent sides; raw: one pass",
     )
-    p.add_argument("--mirrored-input", action="store_true", help="the image is mirrored (selfie camera)")
-    p.add_argument("--max-hands", type=int, default=4, help="most hands to report (default 4)")
     p.add_argument(
-        "--min-confidence", type=float, default=0.3, help="detection confidence threshold (default 0.3)"
+        "--mode",
+        choices=DETECTION_MODE_CHOICES,
+        default=None,
+        help="'fast' (one palm search, MediaPipe's landmarker) or 'thorough' (mediapipe only: multi-scale "
+        "palm search + hands from the body, every region re-checked: finds small, close-up and occluded "
+        f"hands, several times slower; the README gives the times). Default {DEFAULT_PHOTO_MODE} for "
+        "mediapipe, fast for yolo",
+    )
+    p.add_argument("--mirrored-input", action="store_true", help="the image is mirrored (selfie camera)")
+    p.add_argument(
+        "--max-hands", type=int, default=None, help="most hands to report (default 4 fast, 10 thorough)"
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="palm detector threshold (default 0.3 fast, 0.5 thorough, which re-checks every region)",
     )
     p.set_defaults(func=run)
 
 
+def detection_mode(args: argparse.Namespace) -> str:
+    """``--mode``, or the default of the chosen backend."""
+    if args.mode is not None:
+        return args.mode
+    return "fast" if args.detector == "yolo" else DEFAULT_PHOTO_MODE
+
+
 def build_detector(args: argparse.Namespace):
-    """The detector the flags ask for."""
+    """The detector the flags ask for; ``--max-hands`` / ``--min-confidence`` left out keep its defaults."""
     from fast_hamer_core.detection import create_detector
 
+    limits = {"max_hands": args.max_hands, "min_detection_confidence": args.min_confidence}
+    limits = {key: value for key, value in limits.items() if value is not None}
     if args.detector == "yolo":
+        if detection_mode(args) != "fast":
+            raise ValueError("--mode thorough needs --detector mediapipe (the yolo backend has one mode)")
         return create_detector(
-            "yolo",
-            weights_path=args.detector_model,
-            max_hands=args.max_hands,
-            min_detection_confidence=args.min_confidence,
-            mirrored_input=args.mirrored_input,
+            "yolo", weights_path=args.detector_model, mirrored_input=args.mirrored_input, **limits
         )
     return create_detector(
         "mediapipe",
+        mode=detection_mode(args),
         model_path=args.detector_model,
         handedness=args.handedness,
         mirrored_input=args.mirrored_input,
-        max_hands=args.max_hands,
-        min_detection_confidence=args.min_confidence,
+        **limits,
     )
 
 
@@ -83,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         detections = detector.detect(rgb)
         elapsed_ms = 1000.0 * (time.perf_counter() - start)
 
-    print(f"{args.image}: {len(detections)} hand(s) in {elapsed_ms:.0f} ms")
+    print(f"{args.image}: {len(detections)} hand(s) in {elapsed_ms:.0f} ms ({detection_mode(args)} mode)")
     for i, det in enumerate(detections):
         box = ", ".join(f"{v:.0f}" for v in det.box)
         print(f"  {i}: {det.side:5s} p={det.side_score:.2f} score={det.score:.2f} box=[{box}]")
@@ -94,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             "width": width,
             "height": height,
             "detector": args.detector,
+            "mode": detection_mode(args),
             "handedness": args.handedness if args.detector == "mediapipe" else "class",
             "mirrored_input": bool(args.mirrored_input),
             "elapsed_ms": elapsed_ms,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fast_hamer_core.cli.detect import DEFAULT_PHOTO_MODE, DETECTION_MODE_CHOICES
+
 log = logging.getLogger("fast_hamer.infer")
 
 
@@ -45,6 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with --detector yolo (e.g. WiLoR's pretrained_models/detector.pt)",
     )
     p.add_argument("--handedness", choices=("flip_consistent", "raw"), default="flip_consistent")
+    p.add_argument(
+        "--detection-mode",
+        choices=DETECTION_MODE_CHOICES,
+        default=DEFAULT_PHOTO_MODE,
+        help=f"detector: 'fast' (MediaPipe's landmarker) or 'thorough' (multi-scale + body search, finds "
+        f"more hands, slower; see `fast-hamer detect --help`). Default {DEFAULT_PHOTO_MODE}",
+    )
     p.add_argument("--mirrored-input", action="store_true", help="the image is mirrored (selfie camera)")
     cam = p.add_mutually_exclusive_group()
     cam.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="camera intrinsics in pixels")
@@ -106,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         handedness=args.handedness,
         mirrored_input=args.mirrored_input,
         require_mesh=bool(args.checkpoint),
+        detection_mode=args.detection_mode,
     )
     t1 = time.perf_counter()
     with recon:
@@ -127,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             "height": height,
             "camera": {"fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy},
             "mode": recon.mode,
+            "detection_mode": args.detection_mode,
             "model": recon.model_name,
             "units": "metres, camera optical frame (x right, y down, z forward); pixels for 2D",
             "hands": [r.to_dict() for r in results],

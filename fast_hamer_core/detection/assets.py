@@ -1,4 +1,4 @@
-"""The MediaPipe ``hand_landmarker.task`` model bundle: where it is found, and how it is built offline.
+"""The MediaPipe detector models: the ``hand_landmarker.task`` bundle and the body models, built offline.
 
 A ``.task`` file is a zip holding two TFLite models, ``hand_detector.tflite`` (palm detector) and
 ``hand_landmarks_detector.tflite`` (21 landmarks, handedness, metric world landmarks). The current
@@ -16,6 +16,12 @@ Resolution order of :func:`ensure_detector_model`:
 
 If all fail, one :class:`FileNotFoundError` lists the three ways to fix it, including the official
 download URL (:data:`OFFICIAL_TASK_URL`), which this code never fetches itself.
+
+The same wheel also carries MediaPipe's body models (:data:`BODY_MODELS`: pose detector, pose landmark
+model, hand re-crop model), which the thorough detector uses to propose a hand at every visible wrist.
+They are stored as loose ``.tflite`` files next to the bundle. One download serves both: building the
+bundle also extracts the body models, and :func:`ensure_body_model` fetching a missing body model also
+writes every other missing model of the wheel.
 """
 
 from __future__ import annotations
@@ -50,6 +56,12 @@ FALLBACK_WHEEL_TAGS: tuple[tuple[str, str], ...] = (("3.11", "manylinux_2_28_x86
 TASK_MEMBERS: dict[str, str] = {
     "hand_detector.tflite": "mediapipe/modules/palm_detection/palm_detection_full.tflite",
     "hand_landmarks_detector.tflite": "mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
+}
+#: Loose body models (file name in the models directory's ``detector/`` folder -> path inside the wheel).
+BODY_MODELS: dict[str, str] = {
+    "pose_detection.tflite": "mediapipe/modules/pose_detection/pose_detection.tflite",
+    "pose_landmark_full.tflite": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+    "hand_recrop.tflite": "mediapipe/modules/holistic_landmark/hand_recrop.tflite",
 }
 #: TFLite flatbuffers carry this file identifier at bytes 4..8.
 TFLITE_IDENTIFIER = b"TFL3"
@@ -107,27 +119,69 @@ def write_task(members: dict[str, bytes], out_path: str | os.PathLike) -> Path:
     return out_path
 
 
-def build_task_from_wheel(wheel_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
-    """Build a ``hand_landmarker.task`` at ``out_path`` from a mediapipe 0.10.21 wheel (a zip).
+def read_wheel_models(wheel_path: str | os.PathLike, members: dict[str, str]) -> dict[str, bytes]:
+    """``{our name: TFLite bytes}`` for ``members`` (``{our name: path inside the wheel}``) of a wheel.
 
     Raises ``FileNotFoundError`` for a missing wheel and ``ValueError`` for a wheel that is not a zip,
-    lacks a model (:data:`TASK_MEMBERS`) or holds something that is not a TFLite model.
+    lacks one of the models or holds something that is not a TFLite model.
     """
     wheel_path = Path(wheel_path)
     if not wheel_path.is_file():
         raise FileNotFoundError(f"wheel not found: {wheel_path}")
     if not zipfile.is_zipfile(wheel_path):
         raise ValueError(f"{wheel_path} is not a wheel (not a zip file)")
-    members: dict[str, bytes] = {}
+    out: dict[str, bytes] = {}
     with zipfile.ZipFile(wheel_path) as wheel:
         names = set(wheel.namelist())
-        for task_name, wheel_name in TASK_MEMBERS.items():
+        for our_name, wheel_name in members.items():
             if wheel_name not in names:
                 raise ValueError(f"{wheel_path.name} has no {wheel_name}; use the {WHEEL_REQUIREMENT} wheel")
             data = wheel.read(wheel_name)
             _check_tflite(wheel_name, data)
-            members[task_name] = data
-    return write_task(members, out_path)
+            out[our_name] = data
+    return out
+
+
+def build_task_from_wheel(wheel_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """Build a ``hand_landmarker.task`` at ``out_path`` from a mediapipe 0.10.21 wheel (a zip).
+
+    Errors as :func:`read_wheel_models` (a model of :data:`TASK_MEMBERS` missing, not TFLite, ...).
+    """
+    return write_task(read_wheel_models(wheel_path, TASK_MEMBERS), out_path)
+
+
+def _write_atomic(data: bytes, out_path: Path) -> Path:
+    """Write ``data`` to ``out_path`` through a temp file and a rename (readers never see half a file)."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=out_path.name, suffix=".tmp", dir=out_path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, out_path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return out_path
+
+
+def extract_body_models(wheel_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write every :data:`BODY_MODELS` file of a mediapipe 0.10.21 wheel into ``out_dir``.
+
+    Returns ``{file name: path}``. Errors as :func:`read_wheel_models`; nothing is written on an error.
+    """
+    models = read_wheel_models(wheel_path, BODY_MODELS)
+    return {name: _write_atomic(data, Path(out_dir) / name) for name, data in models.items()}
+
+
+def build_from_wheel(wheel_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    """Everything this project takes from the wheel, written into ``out_dir`` (a ``detector/`` folder).
+
+    The ``hand_landmarker.task`` bundle and the :data:`BODY_MODELS` files; returns the written paths.
+    """
+    out_dir = Path(out_dir)
+    task = build_task_from_wheel(wheel_path, out_dir / TASK_FILENAME)
+    return [task, *extract_body_models(wheel_path, out_dir).values()]
 
 
 def check_task(task_path: str | os.PathLike) -> Path:
@@ -197,10 +251,58 @@ def ensure_detector_model(
     if not allow_build:
         raise FileNotFoundError(how_to_fix(target))
     try:
-        with tempfile.TemporaryDirectory(prefix="fast_hamer_wheel_") as tmp:
-            wheel = download_wheel(tmp)
-            build_task_from_wheel(wheel, target)
+        _fetch_wheel_into(target.parent)
     except (RuntimeError, ValueError, OSError) as err:
         raise FileNotFoundError(f"{how_to_fix(target)}\n(building it failed: {err})") from err
-    log.info("built %s from the %s wheel", target, WHEEL_REQUIREMENT)
+    return target
+
+
+def _fetch_wheel_into(out_dir: Path) -> list[Path]:
+    """Download the wheel once (to a temporary folder) and write all its models into ``out_dir``."""
+    with tempfile.TemporaryDirectory(prefix="fast_hamer_wheel_") as tmp:
+        written = build_from_wheel(download_wheel(tmp), out_dir)
+    log.info("built %s from the %s wheel", ", ".join(p.name for p in written), WHEEL_REQUIREMENT)
+    return written
+
+
+def default_body_model_path(name: str, models_dir: str | os.PathLike | None = None) -> Path:
+    """Where the body model ``name`` (a key of :data:`BODY_MODELS`) lives in the models directory."""
+    if name not in BODY_MODELS:
+        raise ValueError(f"unknown body model {name!r}; known: {', '.join(BODY_MODELS)}")
+    return paths.detector_dir(models_dir) / name
+
+
+def ensure_body_model(
+    name: str,
+    path: str | os.PathLike | None = None,
+    allow_build: bool = True,
+    models_dir: str | os.PathLike | None = None,
+) -> Path:
+    """Resolve the body model ``name`` (a key of :data:`BODY_MODELS`): explicit path, models directory, wheel.
+
+    A given ``path`` must exist. A missing file in the models directory is extracted from the one wheel
+    download that also (re)writes the hand bundle, when ``allow_build``; else :class:`FileNotFoundError`
+    says how to get it.
+    """
+    if path:
+        explicit = Path(path).expanduser()
+        if not explicit.is_file():
+            raise FileNotFoundError(f"body model {name} (given) not found: {explicit}")
+        with explicit.open("rb") as fh:
+            _check_tflite(str(explicit), fh.read(8))
+        return explicit
+    target = default_body_model_path(name, models_dir)
+    if target.is_file():
+        return target
+    fix = (
+        f"no {name} found at {target}. It comes from the {WHEEL_REQUIREMENT} wheel "
+        f"(`pip download --no-deps {WHEEL_REQUIREMENT}`, member {BODY_MODELS[name]}); "
+        f"`fast-hamer models fetch detector` with an empty {target.parent} writes it"
+    )
+    if not allow_build:
+        raise FileNotFoundError(fix)
+    try:
+        _fetch_wheel_into(target.parent)
+    except (RuntimeError, ValueError, OSError) as err:
+        raise FileNotFoundError(f"{fix}\n(building it failed: {err})") from err
     return target

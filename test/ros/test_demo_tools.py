@@ -129,7 +129,7 @@ def test_pip_only_runner_records_overlay_video_and_summary(tmp_path):
         "image_source.log",
     }
 
-    assert summary["detection_mode"] == "frame"  # an image folder: photos, searched in full
+    assert summary["pipeline_mode"] == "frame"  # an image folder: photos, searched in full
 
     clip = SHARED_DIR / "data" / "videos" / "human_hand_video.mp4"
     video_out = tmp_path / "video_out"
@@ -138,7 +138,7 @@ def test_pip_only_runner_records_overlay_video_and_summary(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "stream mode" in proc.stdout
     summary = json.loads((video_out / "summary.json").read_text())
-    assert summary["detection_mode"] == "stream" and summary["frames_answered"] == 12
+    assert summary["pipeline_mode"] == "stream" and summary["frames_answered"] == 12
     assert float(summary["diagnostics"]["palm_searches_per_frame"]) < 1.0
 
     missing = _run(["--input", str(tmp_path / "nope.mp4"), "--out", str(out)], env)  # the Makefile's form

@@ -186,7 +186,7 @@ def test_stream_mode_follows_both_hands_with_few_palm_searches(mesh_rig):
                 track_ids[side].add(track)
     assert all(len(ids) == 1 for ids in track_ids.values()), track_ids  # one track per hand
     diag = mesh_rig.latest_diagnostics(after=time.monotonic())
-    assert diag["detection_mode"] == "stream" and diag["detector"] == "StreamHandDetector"
+    assert diag["pipeline_mode"] == "stream" and diag["detector"] == "StreamHandDetector"
     assert float(diag["palm_searches_per_frame"]) < 0.5
     assert float(diag["mirror_passes_per_frame"]) < 0.5
     assert "stream detection (palm search every 10 frames" in mesh_rig.node.log()

@@ -30,6 +30,7 @@ def test_infer_landmarks_only(tmp_path):
     assert main(["infer", "--image", str(PHOTO), "--out", str(out), "--render", str(overlay)]) == 0
     doc = json.loads(out.read_text())
     assert doc["mode"] == "landmarks" and doc["width"] == 1200 and doc["height"] == 1799
+    assert doc["detection_mode"] == "thorough"  # the photo default
     assert len(doc["hands"]) >= 1
     for hand in doc["hands"]:
         assert hand["mode"] == "landmarks" and hand["vertices"] is None
@@ -38,6 +39,14 @@ def test_infer_landmarks_only(tmp_path):
         assert np.all((kp >= -1) & (kp <= [1200, 1799]))
     image = cv2.imread(str(overlay))
     assert image.shape == (1799, 1200, 3)
+
+
+def test_infer_fast_detection_mode(tmp_path):
+    out = tmp_path / "hands.json"
+    assert main(["infer", "--image", str(PHOTO), "--out", str(out), "--detection-mode", "fast"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["detection_mode"] == "fast"
+    assert sorted(hand["side"] for hand in doc["hands"]) == ["left", "right"]
 
 
 def test_infer_mesh_with_given_boxes(tmp_path, student_checkpoint, synthetic_mano_npz):

@@ -58,3 +58,12 @@ def load_photo(hands_dir):
         return cache[name]
 
     return load
+
+
+@pytest.fixture(scope="session")
+def thorough_detector(task_path):
+    """The thorough detector with its defaults (palm search + body proposals), shared by the session."""
+    from fast_hamer_core.detection.thorough import ThoroughHandDetector
+
+    with ThoroughHandDetector(model_path=task_path) as det:
+        yield det

@@ -47,3 +47,33 @@ def test_detect_user_errors_are_one_line(tmp_path, capsys):
     assert "cannot read image" in err and "Traceback" not in err
     assert main(["detect", "--image", str(tmp_path / "none.jpg"), "--detector", "yolo"]) == 2
     assert "--detector-model" in capsys.readouterr().err
+
+
+def test_detect_modes(task_path, hands_dir, tmp_path, capsys):
+    """Photos default to the thorough mode; --mode fast is MediaPipe's landmarker; both find the two hands."""
+    image = str(hands_dir / "fasthamer_sample2.jpg")
+    for mode in (None, "fast"):
+        out = tmp_path / f"{mode}.json"
+        args = ["detect", "--image", image, "--out", str(out), "--detector-model", str(task_path)]
+        assert main(args + (["--mode", mode] if mode else [])) == 0
+        payload = json.loads(out.read_text())
+        assert payload["mode"] == (mode or "thorough")
+        assert sorted(d["side"] for d in payload["detections"]) == ["left", "right"]
+        assert f"({mode or 'thorough'} mode)" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "detect",
+                "--image",
+                image,
+                "--detector",
+                "yolo",
+                "--detector-model",
+                "w.pt",
+                "--mode",
+                "thorough",
+            ]
+        )
+        == 2
+    )
+    assert "--mode thorough needs --detector mediapipe" in capsys.readouterr().err

@@ -51,10 +51,10 @@ def yolo_weights(tmp_path_factory):
     return root / "hands.pt", root / "hands_swapped.pt"
 
 
-def test_registry_knows_both_backends():
-    assert available_detectors() == ("mediapipe", "yolo")
+def test_registry_knows_the_backends():
+    assert available_detectors() == ("mediapipe", "thorough", "yolo")
     assert detector_class("yolo") is YOLOHandDetector
-    with pytest.raises(ValueError, match=r"unknown detector 'ssd'.*mediapipe, yolo"):
+    with pytest.raises(ValueError, match=r"unknown detector 'ssd'.*mediapipe, thorough, yolo"):
         create_detector("ssd")
 
 

@@ -1,0 +1,135 @@
+"""Merging hand evidence: mirror-consistent landmarks per region, one region per hand, one hand per hand.
+
+Three steps of the thorough detector, each a pure function on plain arrays:
+
+- :func:`combine_mirrored`: the landmark model's answers on a region and on its mirror image become one
+  hand: keypoints and metric keypoints are the means of the two (the mirrored answer already mapped back),
+  ``presence`` and ``p_right`` too. Mirroring the whole image mirrors every region, which swaps the two
+  answers, so the combined side swaps exactly (the same argument as the fast detector's flip-consistent mode).
+- :func:`dedupe_regions`: many windows and the body propose the same hand; regions that overlap a better
+  one (IoU of their boxes, or a centre inside it at a similar size) are dropped before the landmark
+  model runs on them, which is where the time goes.
+- :func:`merge_duplicates`: after the landmarks, two answers are the same hand when their keypoints
+  agree (:func:`keypoint_distance`) or when one is a small fit inside the other (:func:`same_hand`);
+  the more present one is kept. One hand is never reported twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fast_hamer_core.detection.blaze import HandLandmarks, RotatedRect, box_iou_matrix
+
+
+@dataclass
+class HandCandidate:
+    """One hand as the landmark model sees it on one region (both mirror passes combined)."""
+
+    keypoints_2d: np.ndarray  #: (21, 2) image pixels
+    keypoints_3d: np.ndarray  #: (21, 3) metres, metric hand frame
+    presence: float  #: mean hand presence of the passes, in [0, 1]
+    p_right: float  #: mean evidence of an anatomical right hand (non-mirrored image)
+    roi: RotatedRect = field(repr=False)
+    source: str = "palm"  #: what proposed the region: "palm" or "pose"
+    support: int = 1  #: how many answers were merged into this one
+
+    def box_px(self) -> np.ndarray:
+        """(4,) xyxy box of the 21 keypoints."""
+        return np.concatenate([self.keypoints_2d.min(0), self.keypoints_2d.max(0)])
+
+    def size_px(self) -> float:
+        """Diagonal of the keypoint box (the hand's size in pixels)."""
+        return float(np.linalg.norm(np.ptp(self.keypoints_2d, axis=0)))
+
+
+def combine_mirrored(
+    plain: HandLandmarks, mirrored: HandLandmarks | None, source: str = "palm"
+) -> HandCandidate:
+    """One candidate from the landmark model's answers on a region and its mirror (or the region only)."""
+    answers = [plain] if mirrored is None else [plain, mirrored]
+    return HandCandidate(
+        keypoints_2d=np.mean([a.keypoints_2d for a in answers], axis=0),
+        keypoints_3d=np.mean([a.keypoints_3d for a in answers], axis=0),
+        presence=float(np.mean([a.presence for a in answers])),
+        p_right=float(np.mean([a.p_right for a in answers])),
+        roi=plain.roi,
+        source=source,
+    )
+
+
+def keypoint_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance of corresponding keypoints over the larger keypoint-box diagonal of the two hands."""
+    diag = max(np.linalg.norm(np.ptp(a, axis=0)), np.linalg.norm(np.ptp(b, axis=0)), 1e-6)
+    return float(np.linalg.norm(a - b, axis=1).mean() / diag)
+
+
+def box_cover(inner: np.ndarray, outer: np.ndarray) -> float:
+    """Fraction of the area of xyxy box ``inner`` that lies inside xyxy box ``outer``."""
+    lt, rb = np.maximum(inner[:2], outer[:2]), np.minimum(inner[2:], outer[2:])
+    area = float(np.prod(np.clip(inner[2:] - inner[:2], 0.0, None)))
+    return float(np.prod(np.clip(rb - lt, 0.0, None))) / area if area > 0 else 0.0
+
+
+def dedupe_regions(rois: list[RotatedRect], scores: list[float], iou_threshold: float = 0.4) -> list[int]:
+    """Indices of the regions to keep, best score first: a region is dropped when it overlaps a kept one by
+    more than ``iou_threshold`` (axis-aligned boxes of the regions), or when its centre lies within a
+    quarter side of a kept region's centre and their sides differ by less than a factor 1.5."""
+    order = sorted(range(len(rois)), key=lambda i: -scores[i])
+    boxes = np.stack([r.box_px() for r in rois]) if rois else np.zeros((0, 4))
+    iou = box_iou_matrix(boxes, boxes)
+    kept: list[int] = []
+    for i in order:
+        duplicate = False
+        for j in kept:
+            if iou[i, j] > iou_threshold:
+                duplicate = True
+                break
+            ratio = rois[i].size_px / rois[j].size_px
+            offset = np.hypot(*(np.subtract(rois[i].center_px, rois[j].center_px)))
+            if 1 / 1.5 < ratio < 1.5 and offset < 0.25 * min(rois[i].size_px, rois[j].size_px):
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append(i)
+    return kept
+
+
+@dataclass(frozen=True)
+class DuplicateRule:
+    """When two landmark answers are the same hand (see :func:`same_hand`)."""
+
+    max_keypoint_distance: float = 0.35  #: :func:`keypoint_distance` below this: same hand
+    #: A hand box lying this much (fraction of its own area) inside a larger hand's box ...
+    nested_cover: float = 0.7
+    nested_size_ratio: float = 0.65  #: ... whose size is at most this fraction of the larger's: a finger
+
+
+def same_hand(a: HandCandidate, b: HandCandidate, rule: DuplicateRule = DuplicateRule()) -> bool:
+    """Whether two candidates are one physical hand.
+
+    Agreeing keypoints are one hand (two regions that converged on it). A much smaller "hand" lying
+    inside a hand's box is that hand too: the landmark model, given a tile on the fingers, fits a small
+    hand onto them. Overlapping boxes alone are not enough: two hands with interlaced fingers overlap
+    by an IoU of 0.65 in hamer_test3.
+    """
+    if keypoint_distance(a.keypoints_2d, b.keypoints_2d) < rule.max_keypoint_distance:
+        return True
+    small, large = sorted((a, b), key=HandCandidate.size_px)
+    nested = box_cover(small.box_px(), large.box_px()) >= rule.nested_cover
+    return bool(nested and small.size_px() <= rule.nested_size_ratio * large.size_px())
+
+
+def merge_duplicates(
+    candidates: list[HandCandidate], rule: DuplicateRule = DuplicateRule()
+) -> list[HandCandidate]:
+    """One candidate per physical hand, most present first; each kept one counts what it absorbed."""
+    kept: list[HandCandidate] = []
+    for cand in sorted(candidates, key=lambda c: -c.presence):
+        match = next((k for k in kept if same_hand(cand, k, rule)), None)
+        if match is None:
+            kept.append(cand)
+        else:
+            match.support += cand.support
+    return kept

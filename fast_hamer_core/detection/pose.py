@@ -1,0 +1,322 @@
+"""Hands from the body: MediaPipe's pose models run with LiteRT, one hand region per visible wrist.
+
+A hand the palm detector misses (holding an object, half hidden, gloved, small) is often still at the
+end of a clearly visible arm. Three models from the ``mediapipe==0.10.21`` wheel
+(:data:`~fast_hamer_core.detection.assets.BODY_MODELS`) turn a person into hand regions:
+
+1. :class:`PoseDetector` (``pose_detection.tflite``, 224x224, letterboxed whole image): people, each with
+   a face box and four alignment keypoints (mid-hip, a full-body size/rotation point, mid-shoulder,
+   an upper-body point); the body region is the mid-hip-centred square of MediaPipe's
+   ``pose_detection_to_roi``.
+2. :class:`PoseLandmarkModel` (``pose_landmark_full.tflite``, 256x256 body crop): 33 body landmarks with
+   visibility; each arm ends in wrist, pinky, index and thumb landmarks, labelled with the person's
+   anatomical side.
+3. :func:`hand_roi_from_pose` (MediaPipe's ``hand_landmarks_from_pose_to_recrop_roi``): a square around
+   the estimated middle finger, up from the wrist; :class:`HandRecropModel` (``hand_recrop.tflite``)
+   refines it into the region the hand landmark model expects.
+
+:class:`BodyHandProposer` chains them: ``propose(rgb)`` -> :class:`HandProposal` per visible wrist.
+A proposal is not a detection: the caller confirms it with the hand landmark model on its region.
+
+Conventions as :mod:`~fast_hamer_core.detection.blaze`: continuous pixel coordinates, regions are
+:class:`~fast_hamer_core.detection.blaze.RotatedRect` (clockwise on screen, "up" towards the fingers or
+the head). Not implemented from MediaPipe's graphs: the pose heatmap refinement of the landmarks
+(sub-pixel accuracy is not needed for a search region) and the tracking between frames.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fast_hamer_core.detection.assets import ensure_body_model
+from fast_hamer_core.detection.blaze import (
+    RotatedRect,
+    SsdAnchorConfig,
+    TfliteModel,
+    decode_ssd,
+    rotation_to_up,
+    ssd_anchors,
+    weighted_nms,
+)
+
+#: pose_detection.tflite: 224x224 input, strides 8, 16, 32, 32, 32 -> 2254 anchors.
+POSE_ANCHORS = SsdAnchorConfig(input_size_px=224, strides=(8, 16, 32, 32, 32))
+
+
+def _read(path: os.PathLike) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _unit_input(rgb_uint8: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8 -> (1, S, S, 3) float32 in [0, 1] (pose landmark and hand re-crop models)."""
+    return (rgb_uint8.astype(np.float32) * (1.0 / 255.0))[None]
+
+
+def _signed_input(rgb_uint8: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8 -> (1, S, S, 3) float32 in [-1, 1] (the pose detector)."""
+    return (rgb_uint8.astype(np.float32) * (2.0 / 255.0) - 1.0)[None]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
+
+
+# ---------------------------------------------------------------------------------------------- people
+@dataclass(frozen=True)
+class PoseDetectorConfig:
+    """Constants of ``pose_detection`` (MediaPipe's ``pose_detection_cpu`` and ``pose_detection_to_roi``)."""
+
+    anchors: SsdAnchorConfig = POSE_ANCHORS
+    nms_iou: float = 0.3
+    roi_scale: float = 1.25  #: body region = this x twice the hip -> size-point distance
+    rotation_start: int = 0  #: keypoint: mid-hip centre (the body region's centre)
+    rotation_end: int = 1  #: keypoint: full-body size and rotation point (straight above the hips)
+
+
+@dataclass
+class Person:
+    """One person found by :class:`PoseDetector`, in image pixels."""
+
+    box_px: np.ndarray  #: (4,) xyxy of the face
+    score: float
+    keypoints_px: np.ndarray  #: (4, 2): mid-hip, full-body point, mid-shoulder, upper-body point
+    body_roi: RotatedRect = field(repr=False)  #: the region the pose landmark model should look at
+
+
+class PoseDetector:
+    """The pose detector on a whole image (letterboxed to 224x224), people in image pixels."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        threads: int = 1,
+        min_score: float = 0.5,
+        config: PoseDetectorConfig = PoseDetectorConfig(),
+    ) -> None:
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1], got {min_score}")
+        self.model_path = ensure_body_model("pose_detection.tflite", model_path)
+        self.config = config
+        self.min_score = float(min_score)
+        self._model = TfliteModel(_read(self.model_path), threads)
+        self._anchors = ssd_anchors(config.anchors)
+
+    def detect(self, rgb: np.ndarray) -> list[Person]:
+        """People in an RGB uint8 (H, W, 3) image, best first."""
+        height, width = rgb.shape[:2]
+        region = RotatedRect((width / 2.0, height / 2.0), float(max(height, width)))  # the letterbox
+        size = self.config.anchors.input_size_px
+        out = self._model(_signed_input(region.crop(rgb, size)))
+        raw_boxes = next(v for v in out.values() if v.shape[-1] > 1)  # (1, 2254, 12)
+        raw_scores = next(v for v in out.values() if v.shape[-1] == 1)  # (1, 2254, 1)
+        boxes, kps, scores = decode_ssd(
+            raw_boxes[0], raw_scores[0, :, 0], self._anchors, size, self.min_score
+        )
+        boxes, kps, scores = weighted_nms(boxes, kps, scores, self.config.nms_iou)
+        people = []
+        for box, kp, score in zip(boxes, kps, scores, strict=True):
+            box_px = region.to_image(box.reshape(2, 2) * size, size).reshape(4)
+            kp_px = region.to_image(kp * size, size)  # (4, 2)
+            people.append(Person(box_px, float(score), kp_px, self.body_roi(kp_px)))
+        return people
+
+    def body_roi(self, keypoints_px: np.ndarray) -> RotatedRect:
+        """The body region: centred on the hips, side twice the hip -> size-point distance, upright."""
+        c = self.config
+        start, end = keypoints_px[c.rotation_start], keypoints_px[c.rotation_end]
+        side = 2.0 * float(np.linalg.norm(end - start))
+        rect = RotatedRect((float(start[0]), float(start[1])), side, rotation_to_up(start, end))
+        return rect.transformed(scale=c.roi_scale)
+
+
+# ------------------------------------------------------------------------------------ body landmarks
+@dataclass(frozen=True)
+class ArmJoints:
+    """Indices of one arm's landmarks among the 33 pose landmarks."""
+
+    elbow: int
+    wrist: int
+    pinky: int
+    index: int
+    thumb: int
+
+
+#: Anatomical side -> that arm's pose landmarks (MediaPipe's topology: 15/16 wrists, 17/18 pinkies, ...).
+ARMS: dict[str, ArmJoints] = {
+    "left": ArmJoints(elbow=13, wrist=15, pinky=17, index=19, thumb=21),
+    "right": ArmJoints(elbow=14, wrist=16, pinky=18, index=20, thumb=22),
+}
+NUM_POSE_LANDMARKS = 33
+
+
+@dataclass
+class PoseLandmarks:
+    """The pose landmark model's answer for one body region."""
+
+    keypoints_px: np.ndarray  #: (33, 2) image pixels
+    visibility: np.ndarray  #: (33,) probability that each landmark is visible (not occluded, in frame)
+    score: float  #: probability that the region holds a person
+    roi: RotatedRect = field(repr=False)
+
+
+class PoseLandmarkModel:
+    """The 33-landmark body model on a body region (a 256x256 crop)."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, threads: int = 1) -> None:
+        self.model_path = ensure_body_model("pose_landmark_full.tflite", model_path)
+        self._model = TfliteModel(_read(self.model_path), threads)
+        self.input_size = self._model.input_hw[0]
+
+    def run(self, rgb: np.ndarray, roi: RotatedRect) -> PoseLandmarks:
+        """Landmarks of the person in ``roi`` of an RGB uint8 image."""
+        size = self.input_size
+        out = self._model(_unit_input(roi.crop(rgb, size)))
+        raw = out["Identity"].reshape(-1, 5)[:NUM_POSE_LANDMARKS]  # (33, 5): x, y, z px, visibility, presence
+        score = float(out["Identity_1"].reshape(()))  # already a probability
+        keypoints = roi.to_image(raw[:, :2].astype(np.float64), size)
+        return PoseLandmarks(keypoints, _sigmoid(raw[:, 3].astype(np.float64)), score, roi)
+
+
+# ---------------------------------------------------------------------------------------------- hand regions
+@dataclass(frozen=True)
+class HandFromPoseConfig:
+    """MediaPipe's hand region from the arm (``hand_landmarks_from_pose_to_recrop_roi``, holistic)."""
+
+    #: Region side = this x twice the wrist -> estimated middle finger distance.
+    roi_scale: float = 2.7
+    roi_shift_y: float = -0.1  #: shift towards the fingers, in region sides
+    #: Re-crop model output -> hand region (``hand_recrop_by_roi``): side = 2 x |centre -> scale point|.
+    recrop_shift_y: float = -0.1
+
+
+def hand_roi_from_pose(
+    wrist_px: np.ndarray,
+    pinky_px: np.ndarray,
+    index_px: np.ndarray,
+    config: HandFromPoseConfig = HandFromPoseConfig(),
+) -> RotatedRect:
+    """The search region of one hand from its arm's wrist, pinky and index landmarks (image pixels).
+
+    The middle finger is estimated as ``(2 index + pinky) / 3``; the square is centred there, points from
+    the wrist to it, and its side is ``2 |middle - wrist|`` grown by ``config.roi_scale``.
+    """
+    wrist = np.asarray(wrist_px, dtype=np.float64)
+    middle = (2.0 * np.asarray(index_px, dtype=np.float64) + np.asarray(pinky_px, dtype=np.float64)) / 3.0
+    side = max(2.0 * float(np.linalg.norm(middle - wrist)), 1.0)
+    rect = RotatedRect((float(middle[0]), float(middle[1])), side, rotation_to_up(wrist, middle))
+    return rect.transformed(scale=config.roi_scale, shift_y=config.roi_shift_y)
+
+
+class HandRecropModel:
+    """``hand_recrop.tflite``: a rough hand region (from the arm) -> the region the hand landmark model wants.
+
+    The model predicts two points on the 256x256 crop: the hand's centre and a point whose distance
+    from it is half the new region's side, in the direction of the fingers.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        threads: int = 1,
+        config: HandFromPoseConfig = HandFromPoseConfig(),
+    ) -> None:
+        self.model_path = ensure_body_model("hand_recrop.tflite", model_path)
+        self.config = config
+        self._model = TfliteModel(_read(self.model_path), threads)
+        self.input_size = self._model.input_hw[0]
+
+    def refine(self, rgb: np.ndarray, roi: RotatedRect) -> RotatedRect:
+        """The refined hand region for a rough one (image pixels)."""
+        size = self.input_size
+        out = self._model(_unit_input(roi.crop(rgb, size)))
+        pts = roi.to_image(next(iter(out.values())).reshape(2, 2).astype(np.float64), size)  # (2, 2) px
+        centre, scale_point = pts[0], pts[1]
+        side = max(2.0 * float(np.linalg.norm(scale_point - centre)), 1.0)
+        rect = RotatedRect(
+            (float(centre[0]), float(centre[1])), side, rotation_to_up(centre, scale_point, target_deg=-90.0)
+        )
+        return rect.transformed(shift_y=self.config.recrop_shift_y)
+
+
+@dataclass
+class HandProposal:
+    """A hand region proposed from a person's arm; to be confirmed by the hand landmark model."""
+
+    side: str  #: anatomical side of the arm ("left" / "right")
+    roi: RotatedRect  #: region for the hand landmark model
+    wrist_px: np.ndarray  #: (2,) the pose model's wrist
+    visibility: float  #: the pose model's wrist visibility in [0, 1]
+    person_score: float  #: the person's detection score
+
+
+class BodyHandProposer:
+    """People -> body landmarks -> one hand region per visible wrist (see the module docstring).
+
+    Args:
+        pose_detector_path, pose_landmark_path, hand_recrop_path: model files (default: resolved by
+            :func:`~fast_hamer_core.detection.assets.ensure_body_model`).
+        threads: LiteRT threads per model.
+        min_person_score: pose detector threshold.
+        min_body_score: pose landmark model's person-presence threshold (MediaPipe: 0.5).
+        min_wrist_visibility: a wrist below this visibility proposes nothing (MediaPipe holistic: 0.1).
+        max_people: most people whose landmarks are computed (best detection scores first).
+        recrop: refine each arm's region with the hand re-crop model (MediaPipe holistic's step). Off by
+            default: on the shared photos and their hard copies, rebuilding the region from the hand
+            landmark model's own answer (the thorough detector's refinement) found as many hands, and the
+            re-crop sometimes centred a region between two hands.
+    """
+
+    def __init__(
+        self,
+        pose_detector_path: str | os.PathLike | None = None,
+        pose_landmark_path: str | os.PathLike | None = None,
+        hand_recrop_path: str | os.PathLike | None = None,
+        threads: int = 1,
+        min_person_score: float = 0.5,
+        min_body_score: float = 0.5,
+        min_wrist_visibility: float = 0.1,
+        max_people: int = 4,
+        recrop: bool = False,
+        config: HandFromPoseConfig = HandFromPoseConfig(),
+    ) -> None:
+        if max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {max_people}")
+        limits = (("min_body_score", min_body_score), ("min_wrist_visibility", min_wrist_visibility))
+        for label, value in limits:
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{label} must be in [0, 1], got {value}")
+        self.detector = PoseDetector(pose_detector_path, threads=threads, min_score=min_person_score)
+        self.landmarks = PoseLandmarkModel(pose_landmark_path, threads=threads)
+        self.recrop = HandRecropModel(hand_recrop_path, threads=threads, config=config) if recrop else None
+        self.config = config
+        self.min_body_score = float(min_body_score)
+        self.min_wrist_visibility = float(min_wrist_visibility)
+        self.max_people = int(max_people)
+
+    def bodies(self, rgb: np.ndarray) -> list[tuple[Person, PoseLandmarks]]:
+        """People with their body landmarks (those the landmark model confirms), best first."""
+        out = []
+        for person in self.detector.detect(rgb)[: self.max_people]:
+            body = self.landmarks.run(rgb, person.body_roi)
+            if body.score >= self.min_body_score:
+                out.append((person, body))
+        return out
+
+    def propose(self, rgb: np.ndarray) -> list[HandProposal]:
+        """One :class:`HandProposal` per visible wrist of every person found in an RGB uint8 image."""
+        proposals = []
+        for person, body in self.bodies(rgb):
+            for side, arm in ARMS.items():
+                visibility = float(body.visibility[arm.wrist])
+                if visibility < self.min_wrist_visibility:
+                    continue
+                kp = body.keypoints_px
+                roi = hand_roi_from_pose(kp[arm.wrist], kp[arm.pinky], kp[arm.index], self.config)
+                if self.recrop is not None:
+                    roi = self.recrop.refine(rgb, roi)
+                proposals.append(HandProposal(side, roi, kp[arm.wrist].copy(), visibility, person.score))
+        return proposals

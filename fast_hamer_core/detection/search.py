@@ -1,0 +1,136 @@
+"""Multi-scale palm search: the palm detector on several square windows of one image, merged.
+
+The palm detector sees its input at 192x192. On the whole image a hand of 5 % of the longer side is a
+few detector pixels, and a hand that fills the frame is larger than its biggest anchors. So the search
+runs it on a list of square windows (:func:`search_windows`), each resampled to 192x192:
+
+- ``whole``: the letterboxed image (what the fast path sees);
+- ``padded``: the image shrunk inside a larger black square (``pad_factor`` x the longer side), for
+  close-ups;
+- ``tiles``: for every ``n`` of ``tile_grids``, overlapping squares of ``longer side / n`` (grown by
+  ``tile_overlap``), for small hands.
+
+The whole and padded windows can also be searched mirrored (``mirror_whole``), the tiles too
+(``mirror_tiles``): the detector is not mirror-symmetric, and a palm it misses is sometimes found in the
+mirror image. Palms of all windows, mapped back to image pixels,
+are merged by MediaPipe's weighted non-maximum suppression (:func:`merge_palms`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fast_hamer_core.detection.blaze import Palm, PalmDetector, RotatedRect, weighted_nms
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Which windows the palm search looks at (see the module docstring)."""
+
+    whole: bool = True
+    pad_factor: float = 1.6  #: side of the padded window over the longer side; <= 1: no padded pass
+    tile_grids: tuple[int, ...] = (3,)  #: tiles per longer side, one grid per entry
+    tile_overlap: float = 0.25  #: each tile's side grown by this fraction of the grid step
+    mirror_whole: bool = True  #: search the whole and padded windows mirrored too
+    mirror_tiles: bool = False  #: search the tiles mirrored too
+    min_tile_px: float = 96.0  #: no tiles smaller than this (their hands are below the landmark model's use)
+    merge_iou: float = 0.3  #: weighted NMS threshold across windows (MediaPipe's palm NMS)
+
+    def __post_init__(self) -> None:
+        if any(n < 1 for n in self.tile_grids):
+            raise ValueError(f"tile_grids must be >= 1, got {self.tile_grids}")
+        if not 0.0 <= self.tile_overlap < 1.0:
+            raise ValueError(f"tile_overlap must be in [0, 1), got {self.tile_overlap}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """One square, axis-aligned search window (may reach outside the image: black there)."""
+
+    kind: str  #: "whole", "padded" or "tile"
+    region: RotatedRect
+
+
+def _positions(length: float, tile: float) -> list[float]:
+    """Centres of the fewest tiles of side ``tile`` covering ``[0, length]`` with even spacing."""
+    if tile >= length:
+        return [length / 2.0]
+    count = math.ceil((length - tile) / (tile * 0.75)) + 1  # at least a quarter of overlap
+    return [tile / 2.0 + i * (length - tile) / (count - 1) for i in range(count)]
+
+
+def search_windows(width: int, height: int, config: SearchConfig = SearchConfig()) -> list[Window]:
+    """The windows of :class:`SearchConfig` for a ``width`` x ``height`` image, largest first."""
+    longer = float(max(width, height))
+    centre = (width / 2.0, height / 2.0)
+    windows = []
+    if config.pad_factor > 1.0:
+        windows.append(Window("padded", RotatedRect(centre, longer * config.pad_factor)))
+    if config.whole:
+        windows.append(Window("whole", RotatedRect(centre, longer)))
+    for n in sorted(set(config.tile_grids)):
+        if n == 1:
+            continue
+        tile = longer / n * (1.0 + config.tile_overlap)
+        if tile < config.min_tile_px:
+            continue
+        for cy in _positions(float(height), tile):
+            for cx in _positions(float(width), tile):
+                windows.append(Window("tile", RotatedRect((cx, cy), tile)))
+    return windows
+
+
+def palms_in_window(detector: PalmDetector, rgb: np.ndarray, window: Window, mirror: bool) -> list[Palm]:
+    """The palms the detector finds in one window (mirrored if ``mirror``), in image pixels."""
+    size = detector.config.anchors.input_size_px
+    crop = window.region.crop(rgb, size, mirror=mirror)  # (192, 192, 3): the detector's own input size
+    palms = []
+    for palm in detector.detect(crop):
+        kp = palm.keypoints_px.copy()  # (7, 2) crop px
+        corners = palm.box_px.reshape(2, 2).copy()
+        if mirror:  # back from the mirrored crop (x -> S - x, its own inverse)
+            kp[:, 0] = size - kp[:, 0]
+            corners[:, 0] = size - corners[:, 0]
+        kp_px = window.region.to_image(kp, size)
+        c = window.region.to_image(corners, size)
+        box_px = np.concatenate([c.min(0), c.max(0)])
+        palms.append(Palm(box_px, palm.score, kp_px, detector.hand_roi(box_px, kp_px)))
+    return palms
+
+
+def merge_palms(palms: list[Palm], detector: PalmDetector, iou_threshold: float) -> list[Palm]:
+    """One palm per cluster of overlapping palms (weighted NMS across windows), best first."""
+    if not palms:
+        return []
+    boxes = np.stack([p.box_px for p in palms])  # (N, 4)
+    kps = np.stack([p.keypoints_px for p in palms])  # (N, 7, 2)
+    scores = np.array([p.score for p in palms])
+    boxes, kps, scores = weighted_nms(boxes, kps, scores, iou_threshold)
+    return [Palm(b, float(s), k, detector.hand_roi(b, k)) for b, k, s in zip(boxes, kps, scores, strict=True)]
+
+
+class PalmSearch:
+    """The palm detector over :func:`search_windows`, palms merged across windows."""
+
+    def __init__(self, detector: PalmDetector, config: SearchConfig = SearchConfig()) -> None:
+        self.detector = detector
+        self.config = config
+
+    def windows(self, width: int, height: int) -> list[Window]:
+        return search_windows(width, height, self.config)
+
+    def find(self, rgb: np.ndarray) -> list[Palm]:
+        """Palms in an RGB uint8 image, merged across all windows, best first."""
+        height, width = rgb.shape[:2]
+        found: list[Palm] = []
+        for window in self.windows(width, height):
+            found += palms_in_window(self.detector, rgb, window, mirror=False)
+            if self.config.mirror_tiles if window.kind == "tile" else self.config.mirror_whole:
+                found += palms_in_window(self.detector, rgb, window, mirror=True)
+        return merge_palms(found, self.detector, self.config.merge_iou)
+
+
+__all__ = ["PalmSearch", "SearchConfig", "Window", "merge_palms", "search_windows"]

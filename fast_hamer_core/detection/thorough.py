@@ -1,0 +1,215 @@
+"""The thorough hand detector: multi-scale palm search + hands from the body, every region re-checked.
+
+The fast detector (:mod:`~fast_hamer_core.detection.mediapipe_detector`) runs MediaPipe's hand
+landmarker on the whole image: one palm search at 192x192, then the landmark model on each palm. It
+misses small hands, close-ups, hands holding things and hands the palm detector does not recognise.
+This detector trades time for recall (photos, not streams):
+
+1. Regions from the palm detector on many windows (:class:`~fast_hamer_core.detection.search.PalmSearch`:
+   whole image and a padded pass for close-ups, both also mirrored, and overlapping tiles for small
+   hands).
+2. Regions from the body (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`): one per visible
+   wrist of each person MediaPipe's pose model finds, so an arm leads to its hand even when the palm is
+   hidden.
+3. Overlapping regions are dropped (:func:`~fast_hamer_core.detection.merge.dedupe_regions`), palms first.
+4. Every region is re-checked by the hand landmark model (its hand-presence score): a first look, then
+   the region rebuilt from those landmarks (MediaPipe's tracking step: once for a palm's region, up to
+   twice for an arm's), which centres rough regions (tiles, arms) on the hand, looked at plainly and
+   mirrored (mirror-consistent side, :func:`~fast_hamer_core.detection.merge.combine_mirrored`). Only
+   hands whose presence reaches ``min_presence_confidence`` are kept: precision comes from this check,
+   not from the proposers.
+5. Duplicates are merged (:func:`~fast_hamer_core.detection.merge.merge_duplicates`): one hand is
+   reported once.
+
+Each detection's ``score`` is that hand presence (in [``min_presence_confidence``, 1]), ``side_score``
+the probability of the chosen side; keypoints and metric keypoints are the mean of the two final looks.
+
+Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm detector run (the default
+search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
+20 ms for the body models with one person (+13 ms per further person), 16 ms per checked region (three
+landmark runs, four for an arm's region). ``fast-hamer detect-eval`` prints the time per image: 150-170 ms
+on the shared photos and their hard copies, against 43-50 ms for the fast detector (README, "Detection
+modes").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from fast_hamer_core.detection.base import DEFAULT_MAX_SIDE_PX, HandDetector
+from fast_hamer_core.detection.blaze import HandLandmarkModel, PalmDetector, RotatedRect
+from fast_hamer_core.detection.merge import (
+    DuplicateRule,
+    HandCandidate,
+    combine_mirrored,
+    dedupe_regions,
+    merge_duplicates,
+)
+from fast_hamer_core.detection.search import PalmSearch, SearchConfig
+from fast_hamer_core.preprocess import box_from_keypoints
+from fast_hamer_core.types import Detection
+
+log = logging.getLogger(__name__)
+
+HANDEDNESS_MODES: tuple[str, ...] = ("flip_consistent", "raw")
+#: Defaults of :class:`ThoroughHandDetector`'s ``max_hands`` and ``min_detection_confidence`` (a palm
+#: detector score: every region is re-checked, so the proposers need not be permissive).
+MAX_HANDS: int = 10
+MIN_PALM_SCORE: float = 0.5
+
+
+@dataclass(frozen=True)
+class ThoroughConfig:
+    """Knobs of the thorough search (defaults: the setting measured in the README)."""
+
+    search: SearchConfig = field(default_factory=SearchConfig)
+    use_pose: bool = True  #: propose a region at every visible wrist
+    max_people: int = 4  #: people whose body landmarks are computed
+    min_person_score: float = 0.5  #: pose detector threshold
+    region_iou: float = 0.4  #: regions overlapping a better one more than this are not checked
+    max_regions: int = 32  #: most regions checked per image (bounds the time on crowded images)
+    #: A palm region whose first look shows less presence than this is dropped without refinement.
+    min_first_presence: float = 0.5
+    #: Refinement steps (landmarks -> region -> landmarks) at most for a palm's region and for an arm's
+    #: (rough: it needs more). A region stops refining once its hand is present enough.
+    palm_refine_steps: int = 1
+    pose_refine_steps: int = 2
+    duplicates: DuplicateRule = field(default_factory=DuplicateRule)
+
+
+class ThoroughHandDetector(HandDetector):
+    """Hand detector for photos: recall from many regions, precision from re-checking each one.
+
+    Args:
+        model_path: ``hand_landmarker.task`` (the palm and landmark models); ``None``: resolved.
+        max_hands: most hands reported (the best by hand presence); the time grows with the regions
+            checked (``config.max_regions``), not with this.
+        min_detection_confidence: palm detector threshold in every window.
+        min_presence_confidence: the landmark model's hand presence (mean of the plain and mirrored looks)
+            a hand needs to be reported. Higher than the fast detector's 0.5 because many more regions
+            are checked: on hard copies of the shared photos every true hand scored >= 0.88, and most of
+            the false ones less.
+        handedness: ``"flip_consistent"`` (each region also mirrored: mirror-consistent sides) or
+            ``"raw"`` (one landmark pass per region, the model's side as is).
+        mirrored_input: the image is mirrored (selfie camera): every side swaps.
+        threads: LiteRT threads per model.
+        max_side_px: longer side the detector sees (larger images are downscaled).
+        config: the search's knobs (:class:`ThoroughConfig`).
+        pose_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models.
+        use_pose: overrides ``config.use_pose`` (regions from the body), e.g. from
+            ``fast-hamer detect-eval --detector-option use_pose=false``.
+    """
+
+    name = "thorough"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        max_hands: int = MAX_HANDS,
+        min_detection_confidence: float = MIN_PALM_SCORE,
+        min_presence_confidence: float = 0.8,
+        handedness: str = "flip_consistent",
+        mirrored_input: bool = False,
+        threads: int = 1,
+        max_side_px: int = DEFAULT_MAX_SIDE_PX,
+        config: ThoroughConfig | None = None,
+        pose_models: dict[str, str] | None = None,
+        use_pose: bool | None = None,
+    ) -> None:
+        super().__init__(max_side_px=max_side_px)
+        if handedness not in HANDEDNESS_MODES:
+            raise ValueError(f"handedness must be one of {HANDEDNESS_MODES}, got {handedness!r}")
+        if max_hands < 1:
+            raise ValueError(f"max_hands must be >= 1, got {max_hands}")
+        for label, value in (
+            ("min_detection_confidence", min_detection_confidence),
+            ("min_presence_confidence", min_presence_confidence),
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{label} must be in [0, 1], got {value}")
+        self.config = config or ThoroughConfig()
+        if use_pose is not None:
+            self.config = replace(self.config, use_pose=bool(use_pose))
+        self.max_hands = int(max_hands)
+        self.min_presence = float(min_presence_confidence)
+        self.handedness = handedness
+        self.mirrored_input = bool(mirrored_input)
+        palm = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
+        self.model_path = palm.model_path
+        self.search = PalmSearch(palm, self.config.search)
+        self.landmarks = HandLandmarkModel(self.model_path, threads=threads)
+        self.body = None
+        if self.config.use_pose:
+            from fast_hamer_core.detection.pose import BodyHandProposer
+
+            paths = pose_models or {}
+            self.body = BodyHandProposer(
+                pose_detector_path=paths.get("pose_detection.tflite"),
+                pose_landmark_path=paths.get("pose_landmark_full.tflite"),
+                hand_recrop_path=paths.get("hand_recrop.tflite"),
+                threads=threads,
+                min_person_score=self.config.min_person_score,
+                max_people=self.config.max_people,
+            )
+
+    # ------------------------------------------------------------------ regions
+    def regions(self, rgb: np.ndarray) -> list[tuple[RotatedRect, str, float]]:
+        """The regions to check, ``(roi, source, priority)``, after dropping overlapping ones.
+
+        Palms come first (by score, in [0.5, 1]), then the arms' regions (by wrist visibility, below 0.5),
+        so a palm region wins over an arm region of the same hand.
+        """
+        found: list[tuple[RotatedRect, str, float]] = [
+            (p.hand_roi, "palm", 0.5 + 0.5 * p.score) for p in self.search.find(rgb)
+        ]
+        if self.body is not None:
+            found += [(p.roi, "pose", 0.5 * p.visibility) for p in self.body.propose(rgb)]
+        keep = dedupe_regions([r for r, _, _ in found], [s for _, _, s in found], self.config.region_iou)
+        return [found[i] for i in keep[: self.config.max_regions]]
+
+    # ------------------------------------------------------------------ checks
+    def check(self, rgb: np.ndarray, roi: RotatedRect, source: str) -> HandCandidate | None:
+        """The hand in ``roi`` after refinement, or ``None`` if the landmark model sees no hand there.
+
+        A first look (one landmark run) finds where the hand is; a palm region showing too little presence
+        stops there. Then up to ``config.palm_refine_steps`` (``pose_refine_steps`` for an arm's region)
+        times the region is rebuilt from the landmarks (MediaPipe's tracking step) and looked at again,
+        until the hand is present enough.
+        The last region is also looked at mirrored (flip-consistent handedness), and the two looks combined.
+        """
+        look = self.landmarks.run(rgb, roi)
+        if source == "palm" and look.presence < self.config.min_first_presence:
+            return None
+        steps = self.config.pose_refine_steps if source == "pose" else self.config.palm_refine_steps
+        for _ in range(steps):
+            look = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(look.keypoints_2d))
+            if look.presence >= self.min_presence:
+                break
+        mirrored = None
+        if self.handedness == "flip_consistent":
+            mirrored = self.landmarks.run(rgb, look.roi, mirror=True)
+        hand = combine_mirrored(look, mirrored, source)
+        return hand if hand.presence >= self.min_presence else None
+
+    # ------------------------------------------------------------------ detector
+    def _detect(self, rgb: np.ndarray, stamp_s: float | None) -> list[Detection]:
+        candidates = [c for roi, source, _ in self.regions(rgb) if (c := self.check(rgb, roi, source))]
+        hands = merge_duplicates(candidates, self.config.duplicates)[: self.max_hands]
+        detections = [self._to_detection(hand) for hand in hands]
+        detections.sort(key=lambda d: (-d.score, float(d.box[0] + d.box[2])))
+        return detections
+
+    def _to_detection(self, hand: HandCandidate) -> Detection:
+        p_right = 1.0 - hand.p_right if self.mirrored_input else hand.p_right
+        return Detection(
+            box=box_from_keypoints(hand.keypoints_2d),
+            score=float(hand.presence),
+            side="right" if p_right >= 0.5 else "left",
+            side_score=float(max(p_right, 1.0 - p_right)),
+            keypoints_2d=hand.keypoints_2d,
+            keypoints_3d_hand=hand.keypoints_3d,
+        )

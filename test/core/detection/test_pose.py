@@ -1,0 +1,101 @@
+"""The body models with LiteRT on real photos: people, arms with their sides, hand regions at the wrists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fast_hamer_core.detection.blaze import RotatedRect
+from fast_hamer_core.detection.pose import (
+    ARMS,
+    BodyHandProposer,
+    PoseDetector,
+    hand_roi_from_pose,
+)
+
+#: hamer_test5 (a woman facing the camera, hands in front of her face): label boxes of her hands.
+HAMER5_HANDS = {"right": (395, 500, 582, 912), "left": (585, 485, 785, 905)}
+
+
+@pytest.fixture(scope="module")
+def proposer():
+    return BodyHandProposer()
+
+
+def _inside(point, box) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+def test_pose_detector_finds_the_person(load_photo):
+    rgb = load_photo("hamer_test5.jpg")  # 1200 x 1799
+    people = PoseDetector().detect(rgb)
+    assert people, "no person found"
+    best = people[0]
+    assert 0.5 <= best.score <= 1.0
+    face_centre = 0.5 * (best.box_px[:2] + best.box_px[2:])
+    assert 450 < face_centre[0] < 750 and 300 < face_centre[1] < 800  # her face, behind her hands
+    assert best.keypoints_px.shape == (4, 2)
+    # The body region is upright (hips below, the size point above them) and holds the face.
+    assert abs(best.body_roi.rotation_rad) < np.radians(20)
+    assert _inside(face_centre, best.body_roi.box_px())
+
+
+def test_arms_have_their_anatomical_sides(proposer, load_photo):
+    rgb = load_photo("hamer_test5.jpg")
+    (_, body), *_ = proposer.bodies(rgb)
+    kp = body.keypoints_px
+    nose_x = kp[0, 0]
+    # Facing the camera, her right arm is on the image's left.
+    assert kp[ARMS["right"].wrist, 0] < nose_x < kp[ARMS["left"].wrist, 0]
+    assert body.visibility[ARMS["right"].wrist] > 0.5 and body.visibility[ARMS["left"].wrist] > 0.5
+
+
+def test_hand_regions_from_the_body_are_at_the_hands(proposer, load_photo):
+    """One region per visible wrist, of the wrist's side, holding the wrist and overlapping the hand."""
+    proposals = proposer.propose(load_photo("hamer_test5.jpg"))
+    by_side = {p.side: p for p in proposals}
+    assert set(by_side) == {"left", "right"}
+    for side, box in HAMER5_HANDS.items():
+        proposal = by_side[side]
+        region = proposal.roi.box_px()
+        assert _inside(proposal.wrist_px, region)
+        hand_centre = (0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3]))
+        assert _inside(hand_centre, region), f"{side}: region {region.round()} misses the hand"
+        hand_size = max(box[2] - box[0], box[3] - box[1])
+        assert 0.7 * hand_size < proposal.roi.size_px < 4.0 * hand_size
+        assert 0.0 <= proposal.visibility <= 1.0
+
+
+def test_hand_roi_from_pose_geometry():
+    """An arm pointing straight up: the region sits above the wrist, upright, 2.7 x 2 |middle - wrist|."""
+    wrist, index, pinky = np.array([100.0, 200.0]), np.array([110.0, 150.0]), np.array([80.0, 150.0])
+    roi = hand_roi_from_pose(wrist, pinky, index)
+    middle = (2 * index + pinky) / 3  # (100, 150)
+    assert roi.rotation_rad == pytest.approx(0.0, abs=1e-9)
+    assert roi.size_px == pytest.approx(2.7 * 2 * 50.0)
+    # Shifted up (towards the fingers) by a tenth of the unscaled side.
+    assert roi.center_px == pytest.approx((100.0, 150.0 - 0.1 * 100.0))
+    # Rotating the arm rotates the region with it (here: fingers pointing right = 90 degrees clockwise).
+    turned = hand_roi_from_pose(wrist, wrist + np.array([50.0, -10.0]), wrist + np.array([50.0, 5.0]))
+    assert turned.rotation_rad == pytest.approx(np.pi / 2, abs=1e-9)
+    assert isinstance(roi, RotatedRect) and middle[1] == 150.0
+
+
+def test_bad_proposer_options(tmp_path):
+    with pytest.raises(ValueError, match="max_people"):
+        BodyHandProposer(max_people=0)
+    with pytest.raises(ValueError, match="min_wrist_visibility"):
+        BodyHandProposer(min_wrist_visibility=1.5)
+    with pytest.raises(FileNotFoundError, match="given"):
+        PoseDetector(model_path=tmp_path / "missing.tflite")
+
+
+def test_hand_recrop_model_returns_a_region_on_the_hand(proposer, load_photo):
+    from fast_hamer_core.detection.pose import HandRecropModel
+
+    rgb = load_photo("hamer_test5.jpg")
+    left = next(p for p in proposer.propose(rgb) if p.side == "left")
+    refined = HandRecropModel().refine(rgb, left.roi)
+    box = HAMER5_HANDS["left"]
+    assert _inside((0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])), refined.box_px())
+    assert 0.5 * (box[3] - box[1]) < refined.size_px < 3.0 * (box[3] - box[1])

@@ -1,0 +1,117 @@
+"""The thorough detector with the real models: known sides, no duplicates, small hands, the re-check."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from fixtures.data import HAND_PHOTOS
+
+from fast_hamer_core.detection import create_detector, resolve_detector_name
+from fast_hamer_core.detection.blaze import RotatedRect
+from fast_hamer_core.detection.thorough import ThoroughHandDetector
+from fast_hamer_core.evaluation.detection import score_image
+from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
+
+#: Hands whose anatomical side the arm shows (README of the photos): file, landmark centre (px), side.
+KNOWN_SIDES = (
+    ("hamer_test5.jpg", (484, 670), "right"),
+    ("hamer_test5.jpg", (704, 660), "left"),
+    ("hamer_test1.jpg", (317, 232), "right"),
+    ("fasthamer_sample2.jpg", (396, 402), "right"),
+    ("fasthamer_sample2.jpg", (458, 394), "left"),
+)
+MATCH_RADIUS_PX = 40.0
+
+
+def _find(detections, centre_px, radius=MATCH_RADIUS_PX):
+    """The detection whose keypoint centre is nearest ``centre_px``, if within ``radius``."""
+    dists = [np.linalg.norm(d.keypoints_2d.mean(0) - np.asarray(centre_px)) for d in detections]
+    if not dists or min(dists) > radius:
+        return None
+    return detections[int(np.argmin(dists))]
+
+
+@pytest.fixture(scope="module")
+def thorough_results(thorough_detector, load_photo):
+    """{photo: thorough detections}, computed once per module."""
+    return {name: thorough_detector.detect(load_photo(name)) for name in HAND_PHOTOS}
+
+
+@pytest.mark.parametrize(("name", "centre", "side"), KNOWN_SIDES)
+def test_every_known_hand_is_found_with_its_side(thorough_results, name, centre, side):
+    det = _find(thorough_results[name], centre)
+    assert det is not None, f"{name}: no hand near {centre}"
+    assert det.side == side
+    assert 0.8 <= det.score <= 1.0 and 0.5 <= det.side_score <= 1.0
+
+
+def test_no_hand_is_reported_twice_and_every_detection_is_a_hand(thorough_results, load_photo):
+    """Scored against the packaged labels of the shared photos: no duplicate, no false positive."""
+    for image in load_labels(SHARED_LABELS_PATH):
+        score = score_image(image, thorough_results[image.file])
+        assert score.duplicates == {}, f"{image.file}: a hand reported twice"
+        assert len(score.matches) == len(score.detections), f"{image.file}: a detection on no hand"
+        height, width = load_photo(image.file).shape[:2]
+        for det in score.detections:
+            assert det.keypoints_2d.shape == (21, 2) and det.keypoints_3d_hand.shape == (21, 3)
+            assert np.all(det.box >= 0) and det.box[2] <= width and det.box[3] <= height
+
+
+def test_small_hands_on_a_big_canvas(thorough_detector, load_photo):
+    """fasthamer_sample2 shrunk onto a 1920x1280 canvas: its hands become ~3 % of the longer side, about
+    5 pixels for a whole-image palm search; the tiles find both, with their sides."""
+    rgb = load_photo("fasthamer_sample2.jpg")  # 640 x 640, hands ~60 px
+    scale, offset = 0.9, np.array([1100.0, 600.0])
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((1280, 1920, 3), 90, np.uint8)
+    canvas[600 : 600 + small.shape[0], 1100 : 1100 + small.shape[1]] = small
+    dets = thorough_detector.detect(canvas)
+    for centre, side in (((396, 402), "right"), ((458, 394), "left")):
+        det = _find(dets, np.asarray(centre) * scale + offset, radius=15.0)
+        assert det is not None and det.side == side
+    assert len(dets) == 2
+
+
+def test_flipping_the_image_swaps_the_sides(thorough_detector, thorough_results, load_photo):
+    rgb = load_photo("fasthamer_sample2.jpg")
+    flipped = thorough_detector.detect(rgb[:, ::-1])
+    assert len(flipped) == len(thorough_results["fasthamer_sample2.jpg"]) == 2
+    for det in flipped:
+        centre = det.keypoints_2d.mean(0)
+        twin = _find(thorough_results["fasthamer_sample2.jpg"], (rgb.shape[1] - centre[0], centre[1]), 5.0)
+        assert twin is not None and twin.side != det.side
+
+
+def test_the_recheck_rejects_a_region_without_a_hand(thorough_detector, load_photo):
+    rgb = load_photo("hamer_test1.jpg")
+    wall = RotatedRect((90.0, 90.0), 150.0)  # the plain wall at the top left
+    assert thorough_detector.check(rgb, wall, "palm") is None
+    assert thorough_detector.check(rgb, wall, "pose") is None
+    hand = RotatedRect((317.0, 232.0), 260.0)  # the raised right hand
+    found = thorough_detector.check(rgb, hand, "pose")
+    assert found is not None and found.presence >= thorough_detector.min_presence
+    assert np.linalg.norm(found.keypoints_2d.mean(0) - (317, 232)) < MATCH_RADIUS_PX
+
+
+def test_an_image_without_hands_gives_none(thorough_detector):
+    rng = np.random.default_rng(0)
+    noise = cv2.GaussianBlur(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    assert thorough_detector.detect(noise) == []
+
+
+def test_mode_selects_the_detector_and_bad_options_are_named(task_path):
+    assert resolve_detector_name("mediapipe", "thorough") == "thorough"
+    assert resolve_detector_name("mediapipe", "fast") == "mediapipe"
+    with pytest.raises(ValueError, match="no 'thorough' mode"):
+        resolve_detector_name("yolo", "thorough")
+    with pytest.raises(ValueError, match="unknown detection mode"):
+        resolve_detector_name("mediapipe", "slow")
+    with create_detector("mediapipe", mode="thorough", model_path=task_path) as det:
+        assert isinstance(det, ThoroughHandDetector) and det.max_hands == 10
+    with ThoroughHandDetector(model_path=task_path, use_pose=False) as det:
+        assert det.body is None and not det.config.use_pose
+    with pytest.raises(ValueError, match="handedness"):
+        ThoroughHandDetector(model_path=task_path, handedness="mirror")
+    with pytest.raises(ValueError, match="min_presence_confidence"):
+        ThoroughHandDetector(model_path=task_path, min_presence_confidence=2.0)
