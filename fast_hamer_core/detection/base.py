@@ -35,6 +35,29 @@ MIN_IMAGE_SIDE_PX: int = 16
 DEFAULT_MAX_SIDE_PX: int = 1920
 
 
+#: Left/right decisions of the MediaPipe-based detectors: both passes (image and mirror) or the raw label.
+HANDEDNESS_MODES: tuple[str, ...] = ("flip_consistent", "raw")
+
+
+def require_choice(name: str, value: object, choices: tuple) -> None:
+    """ValueError unless ``value`` is one of ``choices`` (the detectors' constructor checks)."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def require_at_least(name: str, value: float, low: float) -> None:
+    """ValueError unless ``value >= low``."""
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+
+
+def require_fractions(**values: float) -> None:
+    """ValueError naming the first of ``values`` outside [0, 1]."""
+    for name, value in values.items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     """Validate ``image`` and return it as a C-contiguous ``(H, W, 3)`` uint8 RGB array.
 

@@ -41,7 +41,14 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from fast_hamer_core.detection.assets import ensure_detector_model
-from fast_hamer_core.detection.base import DEFAULT_MAX_SIDE_PX, HandDetector
+from fast_hamer_core.detection.base import (
+    DEFAULT_MAX_SIDE_PX,
+    HANDEDNESS_MODES,
+    HandDetector,
+    require_at_least,
+    require_choice,
+    require_fractions,
+)
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
 
@@ -63,7 +70,6 @@ def ignore_stray_sigprof() -> None:
 
 ignore_stray_sigprof()
 
-HANDEDNESS_MODES: tuple[str, ...] = ("flip_consistent", "raw")
 RUNNING_MODES: tuple[str, ...] = ("image", "video")
 
 #: Two hands from the two passes are the same hand if their mean joint distance is below this
@@ -125,19 +131,14 @@ class MediaPipeHandDetector(HandDetector):
         allow_build: bool = True,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
-        if handedness not in HANDEDNESS_MODES:
-            raise ValueError(f"handedness must be one of {HANDEDNESS_MODES}, got {handedness!r}")
-        if running_mode not in RUNNING_MODES:
-            raise ValueError(f"running_mode must be one of {RUNNING_MODES}, got {running_mode!r}")
-        if max_hands < 1:
-            raise ValueError(f"max_hands must be >= 1, got {max_hands}")
-        for label, value in (
-            ("min_detection_confidence", min_detection_confidence),
-            ("min_presence_confidence", min_presence_confidence),
-            ("min_tracking_confidence", min_tracking_confidence),
-        ):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{label} must be in [0, 1], got {value}")
+        require_choice("handedness", handedness, HANDEDNESS_MODES)
+        require_choice("running_mode", running_mode, RUNNING_MODES)
+        require_at_least("max_hands", max_hands, 1)
+        require_fractions(
+            min_detection_confidence=min_detection_confidence,
+            min_presence_confidence=min_presence_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
         self.handedness = handedness
         self.mirrored_input = bool(mirrored_input)
         self.running_mode = running_mode

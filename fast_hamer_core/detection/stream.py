@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fast_hamer_core.detection.base import DEFAULT_MAX_SIDE_PX, HandDetector
+from fast_hamer_core.detection.base import (
+    DEFAULT_MAX_SIDE_PX,
+    HANDEDNESS_MODES,
+    HandDetector,
+    require_at_least,
+    require_choice,
+    require_fractions,
+)
 from fast_hamer_core.detection.blaze import (
     HandLandmarkModel,
     HandLandmarks,
@@ -46,8 +53,6 @@ from fast_hamer_core.detection.blaze import (
 )
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
-
-HANDEDNESS_MODES: tuple[str, ...] = ("flip_consistent", "raw")
 
 
 @dataclass
@@ -121,19 +126,14 @@ class StreamHandDetector(HandDetector):
         max_side_px: int = DEFAULT_MAX_SIDE_PX,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
-        if handedness not in HANDEDNESS_MODES:
-            raise ValueError(f"handedness must be one of {HANDEDNESS_MODES}, got {handedness!r}")
-        if max_hands < 1:
-            raise ValueError(f"max_hands must be >= 1, got {max_hands}")
-        if search_every < 1:
-            raise ValueError(f"search_every must be >= 1, got {search_every}")
-        for label, value in (
-            ("min_detection_confidence", min_detection_confidence),
-            ("min_presence_confidence", min_presence_confidence),
-            ("duplicate_iou", duplicate_iou),
-        ):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{label} must be in [0, 1], got {value}")
+        require_choice("handedness", handedness, HANDEDNESS_MODES)
+        require_at_least("max_hands", max_hands, 1)
+        require_at_least("search_every", search_every, 1)
+        require_fractions(
+            min_detection_confidence=min_detection_confidence,
+            min_presence_confidence=min_presence_confidence,
+            duplicate_iou=duplicate_iou,
+        )
         if not 0.0 <= side_margin < 0.5:
             raise ValueError(f"side_margin must be in [0, 0.5), got {side_margin}")
         self.max_hands = int(max_hands)

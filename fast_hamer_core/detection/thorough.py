@@ -40,7 +40,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fast_hamer_core.detection.base import DEFAULT_MAX_SIDE_PX, HandDetector
+from fast_hamer_core.detection.base import (
+    DEFAULT_MAX_SIDE_PX,
+    HANDEDNESS_MODES,
+    HandDetector,
+    require_at_least,
+    require_choice,
+    require_fractions,
+)
 from fast_hamer_core.detection.blaze import HandLandmarkModel, PalmDetector, RotatedRect
 from fast_hamer_core.detection.merge import (
     DuplicateRule,
@@ -55,7 +62,6 @@ from fast_hamer_core.types import Detection
 
 log = logging.getLogger(__name__)
 
-HANDEDNESS_MODES: tuple[str, ...] = ("flip_consistent", "raw")
 #: Defaults of :class:`ThoroughHandDetector`'s ``max_hands`` and ``min_detection_confidence`` (a palm
 #: detector score: every region is re-checked, so the proposers need not be permissive).
 MAX_HANDS: int = 10
@@ -121,16 +127,11 @@ class ThoroughHandDetector(HandDetector):
         use_pose: bool | None = None,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
-        if handedness not in HANDEDNESS_MODES:
-            raise ValueError(f"handedness must be one of {HANDEDNESS_MODES}, got {handedness!r}")
-        if max_hands < 1:
-            raise ValueError(f"max_hands must be >= 1, got {max_hands}")
-        for label, value in (
-            ("min_detection_confidence", min_detection_confidence),
-            ("min_presence_confidence", min_presence_confidence),
-        ):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{label} must be in [0, 1], got {value}")
+        require_choice("handedness", handedness, HANDEDNESS_MODES)
+        require_at_least("max_hands", max_hands, 1)
+        require_fractions(
+            min_detection_confidence=min_detection_confidence, min_presence_confidence=min_presence_confidence
+        )
         self.config = config or ThoroughConfig()
         if use_pose is not None:
             self.config = replace(self.config, use_pose=bool(use_pose))
