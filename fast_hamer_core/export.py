@@ -47,6 +47,11 @@ FP32_TOLERANCE: tuple[float, float] = (1e-3, 1e-3)
 #: TensorRT fp32 may still use TF32 in convolutions / matrix products.
 TRT_FP32_TOLERANCE: tuple[float, float] = (1e-2, 1e-2)
 FP16_TOLERANCE: tuple[float, float] = (5e-2, 5e-2)
+#: ONNX with int8 weights in the matrix products (:func:`quantize_int8`).
+INT8_TOLERANCE: tuple[float, float] = (5e-2, 5e-2)
+#: Operators whose weights :func:`quantize_int8` stores as int8: the MANO head's linear layers and
+#: attention (most of the parameters; convolutions stay float: ConvInteger is slow on CPUs).
+INT8_OPERATORS: tuple[str, ...] = ("MatMul", "Gemm")
 #: Above this, weights go to an external-data file beside the ``.onnx`` (protobuf's 2 GiB limit).
 EXTERNAL_DATA_BYTES = 1_800_000_000
 
@@ -199,8 +204,12 @@ def export_onnx(
     source: str = "",
     threads: int | None = None,
     fast_head: bool = True,
+    int8: bool = False,
 ) -> ExportResult:
     """Write ``model``'s network (backbone + head, no MANO) to ``out_path`` as ONNX, then check it.
+
+    ``int8``: the file holds int8 weights for :data:`INT8_OPERATORS` (dynamic quantization, ONNX Runtime;
+    smaller and faster on CPUs); pass ``atol`` / ``rtol`` such as :data:`INT8_TOLERANCE` for its check.
 
     ``exporter``: ``"dynamo"`` (torch.export based, the maintained path; handles >2 GB models) or
     ``"torchscript"`` (the older tracer, faster to run). ``check`` compares ONNX Runtime (CPU) with torch
@@ -222,12 +231,24 @@ def export_onnx(
     n_bytes = sum(p.numel() * p.element_size() for p in network.parameters())
     for noisy in ("onnx_ir", "onnxscript"):  # their INFO logs flood the console during export
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
+    fp32_path = path.with_name(path.stem + ".fp32.onnx") if int8 else path
     with torch.inference_mode(False), torch.no_grad():
         if exporter == "dynamo":
-            _export_dynamo(network, example, path, opset, metadata, external=n_bytes > EXTERNAL_DATA_BYTES)
+            _export_dynamo(
+                network, example, fp32_path, opset, metadata, external=n_bytes > EXTERNAL_DATA_BYTES
+            )
         else:
-            _export_torchscript(network, example, path, opset, metadata)
-    log.info("wrote %s (%s, opset %d, %.1f M parameters)", path, exporter, opset, n_bytes / 4e6)
+            _export_torchscript(network, example, fp32_path, opset, metadata)
+    if int8:
+        try:
+            quantize_int8(fp32_path, path)
+        finally:
+            fp32_path.unlink(missing_ok=True)
+            Path(str(fp32_path) + ".data").unlink(missing_ok=True)
+    precision = "int8 matrix products" if int8 else "float32"
+    log.info(
+        "wrote %s (%s, opset %d, %.1f M parameters, %s)", path, exporter, opset, n_bytes / 4e6, precision
+    )
     result = ExportResult(path=path, format="onnx", onnx_path=path)
     if check:
         from fast_hamer_core.runtime.onnxruntime_model import OnnxRuntimeHandModel
@@ -236,6 +257,25 @@ def export_onnx(
         result.parity = check_parity(model, runner, check_batches, atol, rtol, seed)
         _raise_unless_ok(result.parity, path)
     return result
+
+
+def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """``fp32_path`` (an ONNX file from :func:`export_onnx`) with int8 weights for :data:`INT8_OPERATORS`
+    (ONNX Runtime's dynamic quantization: activations are quantized per call), metadata kept and marked
+    ``fast_hamer.precision = int8``."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out_path = Path(out_path)
+    quantize_dynamic(
+        str(fp32_path), str(out_path), weight_type=QuantType.QInt8, op_types_to_quantize=list(INT8_OPERATORS)
+    )
+    model = onnx.load(str(out_path))
+    onnx.helper.set_model_props(
+        model, {**{p.key: p.value for p in model.metadata_props}, "fast_hamer.precision": "int8"}
+    )
+    onnx.save(model, str(out_path))
+    return out_path
 
 
 def _export_dynamo(

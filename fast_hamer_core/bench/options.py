@@ -89,6 +89,7 @@ class BenchOptions:
     fp16: bool = False
     work_dir: str | None = None
     exporter: str = "dynamo"
+    int8: bool = False
     stream: bool = False
     input: str | None = None
     stream_frames: int = 150

@@ -46,6 +46,11 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = log.info) ->
     opts.threads = threads
     result = BenchResult(device=device_name(opts.device), environment=_environment(opts))
     result.environment["options"] = options_dict(opts)
+    if opts.int8:
+        result.notes.append(
+            "onnxruntime rows: int8 weights in the matrix products (--int8); their accuracy is not checked "
+            "here (random weights): `fast-hamer export --int8` checks a trained checkpoint against torch"
+        )
     work_ctx = tempfile.TemporaryDirectory(prefix="fast_hamer_bench_") if opts.work_dir is None else None
     work_dir = Path(work_ctx.name if work_ctx else opts.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,19 @@ def make_runner(model, runtime: str, opts: BenchOptions, work_dir: Path) -> Runt
         from fast_hamer_core.runtime.onnxruntime_model import resolve_providers
 
         resolve_providers(providers)  # fail fast, before exporting
-        path = work_dir / f"{name}.onnx"
-        export.export_onnx(model, path, exporter=opts.exporter, check_batches=(1,), threads=opts.threads)
+        path = work_dir / f"{name}{'_int8' if opts.int8 else ''}.onnx"
+        # int8 of random weights is checked with a wide bound: speed is the point here, accuracy is checked
+        # on a trained checkpoint by `fast-hamer export --int8`.
+        bound = {"atol": 0.5, "rtol": 0.5} if opts.int8 else {}
+        export.export_onnx(
+            model,
+            path,
+            exporter=opts.exporter,
+            check_batches=(1,),
+            threads=opts.threads,
+            int8=opts.int8,
+            **bound,
+        )
         dev = torch.device(opts.device)
         # ONNX Runtime's own default (spinning worker threads) for the network alone; see pipeline_runner.
         return OnnxRuntimeHandModel(

@@ -97,6 +97,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-pipeline", action="store_true", help="network latency only")
     p.add_argument("--mano", help="MANO_RIGHT file (default: the converted one; a random stand-in if none)")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="onnxruntime: int8 weights for the matrix products (as `fast-hamer export --int8`)",
+    )
     p.add_argument("--fp16", action="store_true", help="CUDA: torch autocast fp16 / fp16 TensorRT engines")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo", help="ONNX exporter")
     p.add_argument("--work-dir", help="keep exported ONNX / engine files here (default: a temporary folder)")
@@ -126,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         fp16=args.fp16,
         work_dir=args.work_dir,
         exporter=args.exporter,
+        int8=args.int8,
         stream=args.stream,
         input=args.input,
         stream_frames=args.stream_frames,

@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
     p.add_argument("--fp16", action="store_true", help="TensorRT: allow half-precision kernels")
     p.add_argument(
+        "--int8",
+        action="store_true",
+        help="ONNX: int8 weights for the matrix products (the MANO head; ONNX Runtime dynamic quantization, "
+        "about 25-30 %% faster on a CPU), checked against torch with the bound 5e-2 unless --atol",
+    )
+    p.add_argument(
         "--max-batch", type=int, default=8, help="TensorRT: largest batch of the engine (default 8)"
     )
     p.add_argument(
@@ -60,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from fast_hamer_core import export as ex
 
     if args.fp16 and args.format == "onnx":
-        raise ValueError("--fp16 applies to TensorRT engines; the ONNX file stays float32")
+        raise ValueError("--fp16 applies to TensorRT engines; for a smaller, faster ONNX file use --int8")
+    if args.int8 and args.format != "onnx":
+        raise ValueError("--int8 applies to ONNX files (ONNX Runtime); TensorRT engines take --fp16")
     if args.atol is not None and args.atol <= 0:
         raise ValueError("--atol must be > 0")
     model = ex.load_for_export(args.checkpoint, args.model)
@@ -68,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     source = str(args.checkpoint) if args.checkpoint else f"{args.model} (random weights)"
     check = not args.no_check
     if args.format == "onnx":
-        atol = args.atol or ex.FP32_TOLERANCE[0]
+        atol = args.atol or (ex.INT8_TOLERANCE if args.int8 else ex.FP32_TOLERANCE)[0]
         result = ex.export_onnx(
             model,
             out,
@@ -81,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             source=source,
             fast_head=args.fast_head,
+            int8=args.int8,
         )
     else:
         tol = None

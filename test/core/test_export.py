@@ -78,3 +78,33 @@ def test_default_output_paths(tmp_path):
     assert default_output_path("onnx", tmp_path / "best.pt", None) == tmp_path / "best.onnx"
     assert default_output_path("tensorrt", tmp_path / "best.pt", None) == tmp_path / "best.engine"
     assert str(default_output_path("onnx", None, "mobilevit_s")) == "mobilevit_s.onnx"
+
+
+def test_int8_export_is_smaller_runs_and_prints_its_parity(tmp_path, capsys):
+    ckpt = save_tiny_checkpoint(tmp_path / "tiny.pt", TINY.name)
+    fp32 = tmp_path / "fp32.onnx"
+    int8 = tmp_path / "int8.onnx"
+    # A tiny random network quantizes worse than a trained one: a wide bound here (the check is the point).
+    for out, extra in ((fp32, ()), (int8, ("--int8", "--atol", "0.5", "--seed", "0"))):
+        args = _parse("--checkpoint", str(ckpt), "--exporter", "torchscript", "--out", str(out), *extra)
+        assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "max abs difference:" in printed and "OK" in printed
+    assert not (tmp_path / "int8.fp32.onnx").exists()  # the float file it came from is gone
+    runner = OnnxRuntimeHandModel(int8, threads=1)
+    assert runner.config == TINY
+    x = torch.zeros(2, 3, 256, 256)
+    q, f = runner.run_network(x), OnnxRuntimeHandModel(fp32, threads=1).run_network(x)
+    diff = float((q["hand_pose"] - f["hand_pose"]).abs().max())
+    assert 0.0 < diff < 0.1  # quantized: close to float32, not equal
+    import onnx
+
+    graph = onnx.load(str(int8))
+    props = {p.key: p.value for p in graph.metadata_props}
+    assert props["fast_hamer.precision"] == "int8"
+    ops = {node.op_type for node in graph.graph.node}
+    assert "MatMulInteger" in ops and "DynamicQuantizeLinear" in ops  # the head's matrices are int8 now
+    assert "MatMulInteger" not in {node.op_type for node in onnx.load(str(fp32)).graph.node}
+    with pytest.raises(ValueError, match="--int8 applies to ONNX"):
+        bad = _parse("--checkpoint", str(ckpt), "--format", "tensorrt", "--int8")
+        bad.func(bad)
