@@ -25,6 +25,7 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from fast_hamer_core.cli.detect import DEFAULT_PHOTO_MODE, DETECTION_MODE_CHOICES
     from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD
     from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH
 
@@ -83,9 +84,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="MediaPipe only: flip_consistent (default) or raw",
     )
     p.add_argument("--mirrored-input", action="store_true", help="the images are mirrored (selfie camera)")
-    p.add_argument("--max-hands", type=int, default=4, help="most hands to report (default 4)")
     p.add_argument(
-        "--min-confidence", type=float, default=0.3, help="detection confidence threshold (default 0.3)"
+        "--mode",
+        choices=DETECTION_MODE_CHOICES,
+        default=None,
+        help=f"detection mode, as `fast-hamer detect --mode` (default {DEFAULT_PHOTO_MODE} for mediapipe, "
+        "fast for yolo: the photo default)",
+    )
+    p.add_argument(
+        "--max-hands", type=int, default=None, help="most hands to report (default: the mode's, 4 / 10)"
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="detection confidence threshold (default: the mode's, 0.3 fast / 0.5 thorough)",
     )
     p.add_argument(
         "--detector-option",
@@ -119,7 +132,7 @@ def detector_kwargs(args: argparse.Namespace) -> dict:
     else:  # a backend registered later: only the options that every backend takes
         kwargs = dict(common)
     kwargs.update(dict(args.detector_option))
-    return kwargs
+    return {key: value for key, value in kwargs.items() if value is not None}
 
 
 def render_score(image_dir: Path, score, out_dir: Path) -> Path:
@@ -152,6 +165,7 @@ def render_score(image_dir: Path, score, out_dir: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fast_hamer_core.cli.detect import detection_mode
     from fast_hamer_core.detection import create_detector
     from fast_hamer_core.evaluation.detection import evaluate_detector, format_summary, summarise
     from fast_hamer_core.evaluation.hand_labels import load_labels
@@ -179,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         {k: v for k, v in kwargs.items() if v is not None},
     )
     try:
+        kwargs.setdefault("mode", detection_mode(args))
         detector = create_detector(args.detector, **kwargs)
     except TypeError as err:  # a --detector-option the backend does not take
         raise ValueError(f"detector {args.detector!r} rejects the options: {err}") from err
