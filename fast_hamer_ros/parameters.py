@@ -117,8 +117,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "lag.", True, range=(0.01, 100.0)),
     ParamSpec("tracking.beta", 10.0, "One-Euro speed coefficient (Hz per m/s): higher is less lag when "
               "moving.", True, range=(0.0, 1000.0)),
-    ParamSpec("tracking.detect_every", 1, "Run the detector every k frames and propagate boxes in "
-              "between (1: every frame).", True, range=(1, 30)),
+    ParamSpec("tracking.detect_every", 1, "Photo path (stream.enabled false): run the detector every k "
+              "frames and propagate boxes in between (1: every frame). Stream mode schedules its own palm "
+              "searches (stream.search_every_frames).", True, range=(1, 30)),
     # ---- live streams
     ParamSpec("stream.enabled", True, "Stream mode, for cameras and videos: the detector follows tracked "
               "hands by their landmarks without a palm search every frame, decides each hand's side once "
