@@ -78,10 +78,7 @@ from fast_hamer_ros.parameters import (
     unknown_parameter_message,
 )
 from fast_hamer_ros.tf_publisher import TfPublisher
-from fast_hamer_ros.worker import LatestSlot, PipelineStats, ReasonThrottle, SequenceGaps
-
-#: Keys of the per-frame detector rates in /diagnostics.
-DETECTION_RATES: tuple[str, ...] = ("palm_searches", "landmark_passes", "mirror_passes")
+from fast_hamer_ros.worker import DetectionRates, LatestSlot, PipelineStats, ReasonThrottle, SequenceGaps
 
 
 class HandMeshNode(Node):
@@ -113,7 +110,7 @@ class HandMeshNode(Node):
         self._stats = PipelineStats()
         self._gaps = SequenceGaps()
         self._throttle = ReasonThrottle(period_s=5.0)
-        self._counts_seen = self._reconstructor.detection_counts_raw()
+        self._detection_rates = DetectionRates(window_s=self._stats.window_s)
         self._pipeline = StreamPipeline(
             self._reconstructor,
             on_output=self._on_output,
@@ -445,21 +442,9 @@ class HandMeshNode(Node):
             "hands_dropped_non_finite": str(getattr(self._reconstructor, "dropped_non_finite", 0)),
             "camera_info": self._camera_state(),
         }
-        values.update(self._detection_rates())
+        values.update(self._detection_rates.update(self._reconstructor.detection_counts_raw()))
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         return status
-
-    def _detection_rates(self) -> dict[str, str]:
-        """Palm searches, landmark and mirror passes per frame since the previous report."""
-        now = self._reconstructor.detection_counts_raw()
-        prev, self._counts_seen = self._counts_seen, now
-        frames = now.frames - prev.frames
-        return {
-            f"{name}_per_frame": f"{(getattr(now, name) - getattr(prev, name)) / frames:.3f}"
-            if frames
-            else "0"
-            for name in DETECTION_RATES
-        }
 
     def _camera_state(self) -> str:
         if not self._cameras.received:

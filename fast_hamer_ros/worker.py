@@ -18,7 +18,7 @@ import numpy as np
 
 from fast_hamer_core.stream import LatestSlot
 
-__all__ = ["LatestSlot", "PipelineStats", "ReasonThrottle", "SequenceGaps", "StatsSnapshot"]
+__all__ = ["DetectionRates", "LatestSlot", "PipelineStats", "ReasonThrottle", "SequenceGaps", "StatsSnapshot"]
 
 
 @dataclass
@@ -165,3 +165,30 @@ class ReasonThrottle:
             return False
         self._last[key] = now
         return True
+
+
+class DetectionRates:
+    """Palm searches, landmark passes and mirror passes per frame over the last ``window_s`` seconds, from
+    the detector's running counts (:class:`fast_hamer_core.detection.stream.StreamCounts`) sampled at each
+    report. With no frame in the window the rates are over the node's whole life (never a division by 0)."""
+
+    NAMES: tuple[str, ...] = ("palm_searches", "landmark_passes", "mirror_passes")
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = float(window_s)
+        self._samples: deque[tuple[float, Any]] = deque()
+
+    def update(self, counts: Any, now: float | None = None) -> dict[str, str]:
+        """Record ``counts`` (cumulative) and return ``{<name>_per_frame: "0.123"}``."""
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, counts))
+        while len(self._samples) > 1 and now - self._samples[1][0] >= self.window_s:
+            self._samples.popleft()  # keep one sample at or before the window's start
+        base = self._samples[0][1]
+        if counts.frames - base.frames <= 0:
+            base = type(counts)()  # nothing in the window: the whole life
+        frames = max(counts.frames - base.frames, 1)
+        return {
+            f"{name}_per_frame": f"{(getattr(counts, name) - getattr(base, name)) / frames:.3f}"
+            for name in self.NAMES
+        }

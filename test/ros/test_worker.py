@@ -72,3 +72,17 @@ def test_reason_throttle_lets_each_reason_through_once_per_period():
     assert throttle.allow("bad encoding", now=1.0)
     assert throttle.allow("short data", now=5.5)
     assert throttle.suppressed == {"short data": 1}
+
+
+def test_detection_rates_cover_the_window_and_fall_back_to_the_whole_life():
+    from fast_hamer_core.detection.stream import StreamCounts
+    from fast_hamer_ros.worker import DetectionRates
+
+    rates = DetectionRates(window_s=5.0)
+    assert rates.update(StreamCounts(), now=0.0)["palm_searches_per_frame"] == "0.000"  # nothing yet
+    first = rates.update(StreamCounts(frames=10, palm_searches=10, mirror_passes=2), now=1.0)
+    assert first["palm_searches_per_frame"] == "1.000" and first["mirror_passes_per_frame"] == "0.200"
+    later = rates.update(StreamCounts(frames=110, palm_searches=20, mirror_passes=2), now=7.0)
+    assert later["palm_searches_per_frame"] == "0.100"  # the last window: 10 searches in 100 frames
+    idle = rates.update(StreamCounts(frames=110, palm_searches=20, mirror_passes=2), now=20.0)
+    assert idle["palm_searches_per_frame"] == f"{20 / 110:.3f}"  # no frame in the window: whole life
