@@ -45,6 +45,7 @@ EXTRAS = {
         "ros-ament-cmake-include-directories",
         "ros-rosidl-core-generators",
         "ros-ament-cmake-ros-core",
+        "rosbags==0.11.9",  # rosbag2 bags (MCAP, sqlite3) in and out without a ROS install
     ],
     "train": ["lightning==2.6.6", "webdataset==1.0.2", "tensorboard>=2.16", "matplotlib>=3.8"],
     "export": ["onnx==1.23.2", "onnxscript>=0.3", "onnxruntime==1.32.0"],
