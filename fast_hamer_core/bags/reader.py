@@ -85,7 +85,8 @@ class BagReader:
 
     ``image_topic`` / ``info_topic`` / ``depth_topic``: "" = choose automatically (the one colour image
     topic; the CameraInfo next to it; the one topic named ``*depth*``), a name = that topic,
-    ``"none"`` (depth only) = no depth. ``depth_tolerance_s``: largest |depth stamp - image stamp|."""
+    ``"none"`` (depth only) = no depth. ``depth_tolerance_s``: largest |depth stamp - image stamp|.
+    ``image_required`` False: a bag without a colour image topic opens (``image_topic`` None)."""
 
     def __init__(
         self,
@@ -94,6 +95,7 @@ class BagReader:
         info_topic: str = "",
         depth_topic: str = "",
         depth_tolerance_s: float = 0.05,
+        image_required: bool = True,
     ) -> None:
         from rosbags.rosbag2 import Reader
 
@@ -106,6 +108,7 @@ class BagReader:
         except Exception as exc:  # rosbags raises its own errors for broken files
             raise BagError(f"cannot open bag {self.path}: {exc}") from exc
         self.depth_tolerance_ns = int(depth_tolerance_s * 1e9)
+        self.image_required = bool(image_required)
         self.image_topic = self._choose_image(image_topic)
         self.info_topic = self._choose_info(info_topic)
         self.depth_topic = self._choose_depth(depth_topic)
@@ -133,7 +136,7 @@ class BagReader:
             )
         return candidates[topic.lstrip("/")]
 
-    def _choose_image(self, topic: str) -> str:
+    def _choose_image(self, topic: str) -> str | None:
         kinds = (IMAGE_TYPE, COMPRESSED_TYPE)
         if topic:
             return self._named(topic, kinds, "image")
@@ -142,6 +145,8 @@ class BagReader:
         ]
         if len(candidates) == 1:
             return candidates[0]
+        if not candidates and not self.image_required:
+            return None
         if not candidates:
             raise BagError(f"no colour image topic (Image or CompressedImage) in the bag\n{self.listing()}")
         raise BagError(
@@ -153,7 +158,7 @@ class BagReader:
         if topic:
             return self._named(topic, (INFO_TYPE,), "camera_info")
         candidates = self._of_type(INFO_TYPE)
-        if len(candidates) <= 1:
+        if len(candidates) <= 1 or self.image_topic is None:
             return candidates[0] if candidates else None
         # Several cameras: the CameraInfo in the image's namespace (…/color/image_raw -> …/color/camera_info).
         namespace = self.image_topic.rsplit("/", 1)[0]
