@@ -53,6 +53,7 @@ SOURCE_PARAMETERS: tuple[tuple[str, object, str, tuple | None], ...] = (
     ("image_topic", "", "bag: colour image topic (raw or compressed); '' = the only one", None),
     ("info_topic", "", "bag: CameraInfo topic; '' = the one next to the image (none: assumed camera)", None),
     ("depth_topic", "", "bag: aligned depth topic; '' = the one named *depth*, 'none' = no depth", None),
+    ("wait_for_subscriber", False, "start once image and camera_info (and depth) have subscribers", None),
     ("playback_rate", 1.0, "bag: speed relative to the recording (2.0 = twice as fast)", (0.01, 100.0)),
 )
 
@@ -128,6 +129,7 @@ def main(args: list[str] | None = None) -> int:
                 g("lockstep_timeout_s"),
             )
             self.compressed = g("compressed")
+            self.wait_for_subscriber = bool(g("wait_for_subscriber"))
             qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
             if self.compressed:
                 self.image_pub = self.create_publisher(CompressedImage, "image/compressed", qos)
@@ -158,6 +160,12 @@ def main(args: list[str] | None = None) -> int:
 
         def _tick(self) -> None:
             if self.done:
+                return
+            if (
+                self.wait_for_subscriber
+                and self.published == 0
+                and self.image_pub.get_subscription_count() == 0
+            ):
                 return
             if self.lockstep and self.pending is not None:
                 key, image, info, sent_at = self.pending
@@ -203,6 +211,13 @@ def main(args: list[str] | None = None) -> int:
                 self.image_pub.publish(image)
                 self.pending = ((header.stamp.sec, header.stamp.nanosec), image, info, time.monotonic())
             self.published += 1
+
+        def _subscribed(self) -> bool:
+            """Image, camera_info (and depth, for a bag with depth) all have a subscriber."""
+            pubs = [self.image_pub, self.info_pub]
+            if self.bag is not None and self.bag.depth_topic:
+                pubs.append(self.depth_pub)
+            return all(pub.get_subscription_count() > 0 for pub in pubs)
 
         def _due_bag_frame(self):
             """The next bag frame once its recorded time (scaled by playback_rate) has come; False while

@@ -73,7 +73,7 @@ def test_image_source_plays_a_sqlite3_bag_with_its_stamps_rate_camera_info_and_d
     source = _process(
         tmp_path,
         "fast_hamer_ros.image_source",
-        {"source": str(tmp_path / "cam"), "compressed": "true"},
+        {"source": str(tmp_path / "cam"), "compressed": "true", "wait_for_subscriber": "true"},
         "image_source",
     )
     try:
