@@ -270,3 +270,25 @@ def test_pip_only_runner_plays_a_bag_and_records_it(tmp_path, sequence):
     overlay = next(m for topic, _, m in got if topic == "/hands/overlay")
     assert image_to_rgb(overlay).shape == (480, 640, 3)
     assert cv2.VideoCapture(str(out / "overlay.mp4")).isOpened()
+
+
+def test_runner_turns_depth_on_for_a_bag_with_depth_and_off_when_asked(tmp_path, sequence):
+    import argparse
+
+    from fast_hamer_ros.run import bag_source_parameters
+
+    write_camera_bag(tmp_path / "cam", sequence[:2], depth_mm=np.full((240, 320), 500, np.uint16))
+    args = argparse.Namespace(
+        input=str(tmp_path / "cam"), image_topic="", info_topic="", depth_topic="", playback_rate=2.0
+    )
+    overrides: dict = {}
+    params = bag_source_parameters(args, overrides)
+    assert overrides == {"depth.enabled": True}
+    assert params == {
+        "image_topic": "/camera/color/image_raw",
+        "info_topic": "/camera/color/camera_info",
+        "depth_topic": "/camera/aligned_depth_to_color/image_raw",
+        "playback_rate": 2.0,
+    }
+    args.depth_topic, overrides = "none", {}
+    assert bag_source_parameters(args, overrides)["depth_topic"] == "none" and overrides == {}
