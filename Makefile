@@ -19,10 +19,13 @@ STAMP := $(VENV)/.fast_hamer_deps_$(DEPS_HASH)
 # The YOLO backend's ultralytics pin (setup.py's ULTRALYTICS), installed without its opencv-python.
 ULTRALYTICS := $(shell sed -n 's/^ULTRALYTICS = "\(.*\)"$$/\1/p' setup.py)
 
-.PHONY: env env-path check-opencv demo test lint format clean-env help
+# Root runs apt-get itself; anyone else through sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: env env-path check-opencv browser demo test lint format clean-env help
 
 help:
-	@echo "make demo [INPUT=folder|video|/dev/videoN] [CHECKPOINT=...] [MANO=...]  run the node on real input"
+	@echo "make demo [INPUT=folder|video|bag|/dev/videoN] [CHECKPOINT=...] [MANO=...]  run the node on real input"
 	@echo "make test                                                           run the test suite"
 	@echo "make env / make -s env-path                                         create / print the environment"
 
@@ -35,10 +38,16 @@ $(STAMP):
 	@rm -f $(VENV)/.fast_hamer_deps_*
 	@touch $(STAMP)
 
-env: $(STAMP)
+env: $(STAMP) browser
 	@# Re-point the editable install at this clone (cheap), then build what ROS wheels lack (tf2_msgs).
 	@$(BIN)/python -m pip install --no-deps --no-build-isolation -e . >/dev/null
 	@$(BIN)/python -m fast_hamer_ros.bootstrap --prefix $(VENV)
+
+# Headless Chromium for the browser viewer's tests (Debian's package); nothing to do when it is there.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "installing chromium (apt) for the viewer's browser tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # One OpenCV (mediapipe's opencv-contrib-python) and no broken requirement but the deliberate one
 # (ultralytics' opencv-python, which opencv-contrib-python's cv2 stands in for).
@@ -53,8 +62,10 @@ check-opencv:
 env-path:
 	@echo $(VENV)
 
+# The demo rewrites $(OUT): overlay images, overlay.mp4, summary.json and the MCAP $(OUT)/hands/hands.mcap.
 demo: env
-	$(BIN)/python -m fast_hamer_ros.run --input "$(INPUT)" --out "$(OUT)" --device $(DEVICE) \
+	@rm -rf "$(OUT)/hands"
+	$(BIN)/python -m fast_hamer_ros.run --input "$(INPUT)" --out "$(OUT)" --device $(DEVICE) --record hands.mcap \
 		$(if $(CHECKPOINT),--checkpoint "$(CHECKPOINT)") $(if $(MANO),--mano "$(MANO)")
 
 test: env

@@ -45,6 +45,7 @@ EXTRAS = {
         "ros-ament-cmake-include-directories",
         "ros-rosidl-core-generators",
         "ros-ament-cmake-ros-core",
+        "rosbags==0.11.9",  # rosbag2 bags (MCAP, sqlite3) in and out without a ROS install
     ],
     "train": ["lightning==2.6.6", "webdataset==1.0.2", "tensorboard>=2.16", "matplotlib>=3.8"],
     "export": ["onnx==1.23.2", "onnxscript>=0.3", "onnxruntime==1.32.0"],
@@ -61,6 +62,8 @@ EXTRAS = {
         "ultralytics-thop>=2.2.3",
         "ultralytics-platform>=0.1.45",
     ],
+    # The browser 3D viewer (`fast-hamer view`, `hands_viewer`): viser's wheel ships its web client (offline).
+    "viewer": ["viser==1.1.1", "rosbags==0.11.9"],
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
@@ -95,6 +98,7 @@ setup(
             "hand_mesh_node = fast_hamer_ros.hand_mesh_node:main",
             "image_source = fast_hamer_ros.image_source:main",
             "hands_recorder = fast_hamer_ros.recorder:main",
+            "hands_viewer = fast_hamer_ros.viewer:main",
             "fast-hamer-ros-run = fast_hamer_ros.run:main",
             "fast-hamer-ros-bootstrap = fast_hamer_ros.bootstrap:main",
             "fast-hamer-ros-soak = fast_hamer_ros.soak:main",

@@ -85,6 +85,26 @@ class FrameReader:
             if not self.loop or self.kind == "camera" or produced == 0:
                 return
 
+    @property
+    def fps(self) -> float:
+        """Frame rate of a video or camera (as OpenCV reports it; 0 when unknown or for images)."""
+        return float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) if self._capture is not None else 0.0
+
+    @property
+    def frame_count(self) -> int | None:
+        """Frames in a folder, an image or a video file (None for a camera or when unknown)."""
+        if self._images is not None:
+            return len(self._images)
+        if self.kind == "video":
+            count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            return count or None
+        return None
+
+    @property
+    def names(self) -> list[str] | None:
+        """The image file stems of a folder / image (None for videos and cameras)."""
+        return [p.stem for p in self._images] if self._images is not None else None
+
     def close(self) -> None:
         if self._capture is not None:
             self._capture.release()

@@ -7,7 +7,12 @@ Writes into ``output_dir``:
   than the first are scaled to it),
 - ``summary.json``: message counts per topic, the TF frames and parents seen, per-frame hands per side,
   the first and last stamps, and the node's last ``/diagnostics`` values (mode, model, rates, drops);
-  rewritten every ``summary_period_s`` and at exit.
+  rewritten every ``summary_period_s`` and at exit,
+- ``record_path`` (optional, e.g. ``hands.mcap``): a rosbag2 MCAP bag (the folder ``hands`` with
+  ``hands.mcap`` + ``metadata.yaml``) of everything the node publishes (:data:`RECORDED_TOPICS`: markers,
+  joints, MANO, overlay, ``/tf``, ``/diagnostics``) plus its input (``image`` or ``image/compressed``,
+  ``camera_info``, ``depth``), as received (serialised CDR, log time = arrival). ``ros2 bag``, Foxglove
+  and ``rosbags`` read it; ``fast-hamer view`` plays it in the browser viewer.
 
 The summary is built by :class:`PublishedSummary` (ROS-free; fed with plain values), so it is easy to
 read back and to test.
@@ -28,6 +33,21 @@ from fast_hamer_ros.node_main import run_node
 #: At most this many per-frame records are kept in the summary (bounded memory on long runs).
 MAX_FRAME_RECORDS = 100_000
 
+#: What ``record_path`` records: topic (relative to the recorder's namespace) -> (message type, QoS kind).
+#: QoS kinds: "overlay" / "tf" (the node's publisher QoS), "input" (``input_qos``), "default" (depth 10).
+RECORDED_TOPICS: dict[str, tuple[str, str]] = {
+    "hands/overlay": ("sensor_msgs/msg/Image", "overlay"),
+    "hands/markers": ("visualization_msgs/msg/MarkerArray", "default"),
+    **{f"hands/{side}/joints": ("geometry_msgs/msg/PoseArray", "default") for side in ("left", "right")},
+    **{f"hands/{side}/mano": ("sensor_msgs/msg/JointState", "default") for side in ("left", "right")},
+    "/tf": ("tf2_msgs/msg/TFMessage", "tf"),
+    "/diagnostics": ("diagnostic_msgs/msg/DiagnosticArray", "default"),
+    "image": ("sensor_msgs/msg/Image", "input"),
+    "image/compressed": ("sensor_msgs/msg/CompressedImage", "input"),
+    "camera_info": ("sensor_msgs/msg/CameraInfo", "input"),
+    "depth": ("sensor_msgs/msg/Image", "input"),
+}
+
 
 class PublishedSummary:
     """Accumulates what was published; :meth:`to_dict` is the JSON summary."""
@@ -39,6 +59,7 @@ class PublishedSummary:
         self.frames: dict[str, dict] = {}  # "sec.nanosec" -> {"stamp": [sec, ns], "hands": {side: n}}
         self.diagnostics: dict[str, str] = {}
         self.overlay_files: list[str] = []
+        self.recording: dict | None = None  # {"bag": folder, "mcap": file, "message_counts": {...}}
 
     @staticmethod
     def key(sec: int, nanosec: int) -> str:
@@ -88,6 +109,7 @@ class PublishedSummary:
             "tf_parent_frames": sorted(self.tf_parents),
             "tf_child_frames": sorted(self.tf_frames),
             "overlay_images": len(self.overlay_files),
+            "recording": self.recording,
             "diagnostics": dict(self.diagnostics),
             "frames": frames,
         }
@@ -134,8 +156,70 @@ class OverlayWriter:
             self._video = None
 
 
+def ros_message_class(msgtype: str):
+    """``pkg/msg/Name`` -> the rclpy message class."""
+    import importlib
+
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+class BagRecording:
+    """Raw subscriptions to :data:`RECORDED_TOPICS` on ``node``, written to an MCAP bag as they arrive."""
+
+    def __init__(self, node, path: str, input_qos: str) -> None:
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+        from fast_hamer_core.bags import BagWriter
+        from fast_hamer_ros.node_setup import OVERLAY_QOS
+        from fast_hamer_ros.tf_publisher import TF_QOS
+
+        if input_qos not in ("reliable", "sensor_data"):
+            raise ValueError(f"input_qos must be reliable or sensor_data, got {input_qos!r}")
+        qos = {
+            "overlay": OVERLAY_QOS,
+            "tf": TF_QOS,
+            "default": QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+            "input": qos_profile_sensor_data
+            if input_qos == "sensor_data"
+            else QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+        }
+        self.node = node
+        self.writer = BagWriter(path)
+        self.path, self.mcap_file, self.counts = self.writer.path, self.writer.mcap_file, self.writer.counts
+        self.subscriptions = []
+        for topic, (msgtype, qos_kind) in RECORDED_TOPICS.items():
+            resolved = node.resolve_topic_name(topic)  # e.g. /image, /ns/hands/overlay
+            callback = self._writer_for(resolved, msgtype)
+            self.subscriptions.append(
+                node.create_subscription(ros_message_class(msgtype), topic, callback, qos[qos_kind], raw=True)
+            )
+
+    def _writer_for(self, topic: str, msgtype: str):
+        def write(raw: bytes) -> None:
+            if self.writer is None:
+                return
+            self.writer.add_topic(topic, msgtype)  # on the first message: the bag lists what arrived
+            self.writer.write_cdr(topic, self.node.get_clock().now().nanoseconds, raw)
+
+        return write
+
+    def info(self) -> dict:
+        """The bag folder, its MCAP file and the messages written per topic (for the summary)."""
+        return {
+            "bag": str(self.path),
+            "mcap": str(self.mcap_file),
+            "message_counts": dict(sorted(self.counts.items())),
+        }
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 def main(args: list[str] | None = None) -> int:
-    """Console entry point ``hands_recorder --ros-args -p output_dir:=DIR``."""
+    """Console entry point ``hands_recorder --ros-args -p output_dir:=DIR [-p record_path:=hands.mcap]``."""
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseArray
     from rcl_interfaces.msg import ParameterDescriptor
@@ -161,11 +245,22 @@ def main(args: list[str] | None = None) -> int:
             self.declare_parameter(
                 "summary_period_s", 1.0, d(description="how often summary.json is rewritten")
             )
+            self.declare_parameter(
+                "record_path",
+                "",
+                d(description="write an MCAP bag of all topics here ('' = no bag)", read_only=True),
+            )
+            self.declare_parameter(
+                "input_qos", "reliable", d(description="QoS of the recorded input: reliable | sensor_data")
+            )
             g = lambda name: self.get_parameter(name).value  # noqa: E731
             self.output_dir = Path(g("output_dir")).expanduser()
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.summary = PublishedSummary()
             self.writer = OverlayWriter(self.output_dir, g("save_images"), g("save_video"), g("video_fps"))
+            self.bag = BagRecording(self, g("record_path"), g("input_qos")) if g("record_path") else None
+            if self.bag is not None:
+                self.get_logger().info(f"recording to {self.bag.mcap_file}")
             self.create_subscription(Image, "hands/overlay", self._on_overlay, OVERLAY_QOS)
             self.create_subscription(
                 MarkerArray, "hands/markers", lambda m: self.summary.count("hands/markers"), 10
@@ -211,13 +306,19 @@ def main(args: list[str] | None = None) -> int:
                 self.summary.overlay_files.append(written)
 
         def write_summary(self) -> None:
+            if self.bag is not None:
+                self.summary.recording = self.bag.info()
             self.summary.write(self.output_dir / "summary.json")
 
     def finish(node: Recorder) -> None:
         node.writer.close()
+        if node.bag is not None:
+            node.bag.close()  # metadata.yaml is written here
         node.write_summary()
 
-    return run_node(args, Recorder, name="hands_recorder", on_exit=finish)
+    return run_node(
+        args, Recorder, name="hands_recorder", on_exit=finish, setup_errors=(FileExistsError, ValueError)
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,11 @@ Runs ``image_source`` + ``hand_mesh_node`` + ``hands_recorder`` as three process
 ``config/hands.yaml`` the launch file uses, in the product's ROS environment
 (:func:`fast_hamer_ros.environment.ros_environment`: localhost-only discovery, the shared-memory
 FastDDS profile), after making sure ``tf2_msgs`` exists (:mod:`fast_hamer_ros.bootstrap`). Writes the
-overlay images, ``overlay.mp4``, ``summary.json`` and each process's log into ``--output``.
+overlay images, ``overlay.mp4``, ``summary.json`` and each process's log into ``--output``; with
+``--record hands.mcap`` also a rosbag2 MCAP of every topic (see :mod:`fast_hamer_ros.recorder`).
+
+The input may be a rosbag2 bag (MCAP or sqlite3): it is played with its own stamps, CameraInfo and
+rate in stream mode, with depth correction on when it has an aligned depth topic.
 
 By default frames are fed in lockstep (the next frame once the node answered the previous one), so a
 video is processed completely; ``--realtime`` feeds at ``--rate`` and lets the node drop frames as it
@@ -110,10 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fast-hamer-ros-run",
         description="Run image source + hand_mesh_node + recorder (the launch file's composition, for "
-        "pip-only installs) on a video, an image folder or a camera, and record what was published.",
+        "pip-only installs) on a video, an image folder, a camera or a rosbag2 bag, and record what was "
+        "published.",
     )
     parser.add_argument(
-        "input", nargs="?", help="video file, image folder or file, /dev/videoN or camera index"
+        "input", nargs="?", help="video file, image folder or file, /dev/videoN, camera index or rosbag2 bag"
     )
     parser.add_argument("--input", dest="input_option", default=None, help="same as the positional INPUT")
     parser.add_argument(
@@ -147,14 +152,65 @@ def build_parser() -> argparse.ArgumentParser:
         help="ROS_DOMAIN_ID (default: $ROS_DOMAIN_ID, else one derived from the process id)",
     )
     parser.add_argument("--timeout", type=float, default=0.0, help="stop after this many seconds (0: none)")
+    add_bag_arguments(parser)
     return parser
 
 
+def add_bag_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options for bag input and bag recording."""
+    bag = parser.add_argument_group("rosbag2 bags (input and recording)")
+    bag.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="PATH.mcap",
+        help="also record every topic (+ input image, CameraInfo) to this rosbag2 MCAP "
+        "(relative paths are inside --output)",
+    )
+    bag.add_argument("--image-topic", default="", help="bag input: colour image topic ('' = the only one)")
+    bag.add_argument("--info-topic", default="", help="bag input: CameraInfo topic ('' = next to the image)")
+    bag.add_argument(
+        "--depth-topic", default="", help="bag input: aligned depth topic ('' = auto, none = no depth)"
+    )
+    bag.add_argument(
+        "--playback-rate", type=float, default=1.0, help="bag input: speed relative to the recording"
+    )
+
+
+def bag_source_parameters(args: argparse.Namespace, overrides: dict) -> dict:
+    """image_source parameters for a bag input (opened here once, so that a wrong topic stops the run
+    with the bag's topic listing); turns the node's depth correction on when the bag has depth."""
+    from fast_hamer_core.bags import BagReader
+
+    with BagReader(args.input, args.image_topic, args.info_topic, args.depth_topic) as bag:
+        print(
+            f"bag {args.input}: image {bag.image_topic}, camera_info {bag.info_topic or '(none)'}, "
+            f"depth {bag.depth_topic or '(none)'}"
+        )
+        if bag.depth_topic:
+            overrides.setdefault("depth.enabled", True)
+        return {
+            "image_topic": bag.image_topic,
+            "info_topic": bag.info_topic or "",
+            "depth_topic": bag.depth_topic or "none",
+            "playback_rate": float(args.playback_rate),
+        }
+
+
+def recording_path(args: argparse.Namespace, output: Path) -> Path | None:
+    """The ``--record`` bag path, relative ones inside the output folder."""
+    if args.record is None:
+        return None
+    path = args.record.expanduser()
+    return path if path.is_absolute() else output / path
+
+
 def input_is_stream(source: str) -> bool:
-    """A video file or a camera is a stream (stream mode); an image folder or one image is photos."""
+    """A video file, a camera or a bag is a stream (stream mode); an image folder or one image is photos."""
+    from fast_hamer_core.bags import is_bag
     from fast_hamer_core.frames import IMAGE_SUFFIXES
 
-    if source.isdigit() or source.startswith("/dev/video"):
+    if source.isdigit() or source.startswith("/dev/video") or is_bag(source):
         return True
     path = Path(source).expanduser()
     return path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES
@@ -187,10 +243,16 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"input not found: {args.input}")
     stream = input_is_stream(args.input)
     overrides.setdefault("stream.enabled", stream)
+    from fast_hamer_core.bags import bag_directory, is_bag
+
+    bag_params = bag_source_parameters(args, overrides) if is_bag(args.input) else {}
 
     ensure_tf2_msgs(log=lambda line: None)  # quick when present; builds tf2_msgs from the wheels otherwise
     output = args.output.expanduser().resolve()
     (output / "logs").mkdir(parents=True, exist_ok=True)
+    record = recording_path(args, output)
+    if record is not None and bag_directory(record).exists():
+        raise ValueError(f"recording {bag_directory(record)} exists already: choose another --record path")
     env = dict(os.environ)
     # A domain of its own for this run unless the caller chose one (DDS stays on this machine anyway).
     domain_id = args.domain_id
@@ -223,7 +285,10 @@ def run(args: argparse.Namespace) -> int:
         for name, value in overrides.items():
             node_args += ["-p", f"{name}:={ros_argument_value(value)}"]
         node = procs.start("hand_mesh_node", "fast_hamer_ros.hand_mesh_node", node_args)
-        procs.start("hands_recorder", "fast_hamer_ros.recorder", ["-p", f"output_dir:={output}"])
+        recorder_args = ["-p", f"output_dir:={output}"]
+        if record is not None:
+            recorder_args += ["-p", f"record_path:={ros_argument_value(str(record))}"]
+        procs.start("hands_recorder", "fast_hamer_ros.recorder", recorder_args)
         source_params = {
             "source": str(Path(args.input).expanduser().resolve())
             if Path(args.input).exists()
@@ -234,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
             "max_frames": int(args.max_frames),
             "resize_width": int(args.resize_width),
             "focal_length_px": float(args.focal_length_px),
+            **bag_params,
         }
         source_args = [a for k, v in source_params.items() for a in ("-p", f"{k}:={ros_argument_value(v)}")]
         source = procs.start("image_source", "fast_hamer_ros.image_source", source_args)
@@ -276,6 +342,11 @@ def run(args: argparse.Namespace) -> int:
         f"{len(summary.get('tf_child_frames', []))} TF frames; overlay: {summary.get('overlay_images')} "
         f"images{video}; summary: {summary_path}"
     )
+    recording = summary.get("recording")
+    if recording:
+        total = sum(recording["message_counts"].values())
+        print(f"recording: {recording['mcap']} ({total} messages, {len(recording['message_counts'])} topics)")
+        print(f"view it in a browser: fast-hamer view {recording['bag']}  (then open the printed URL)")
     return 0
 
 

@@ -15,6 +15,7 @@ import sys
 #: extra not installed) is reported when its command is used, not when another one is.
 SUBCOMMANDS: tuple[str, ...] = (
     "infer",
+    "view",
     "detect",
     "detect_eval",
     "detect_hard_set",
