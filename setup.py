@@ -61,6 +61,9 @@ EXTRAS = {
         "ultralytics-thop>=2.2.3",
         "ultralytics-platform>=0.1.45",
     ],
+    # Robot-hand retargeting (hand_retarget_node): dex-retargeting's optimisers and shipped configs; its
+    # URDF loader imports `six` without declaring it.
+    "retarget": ["dex_retargeting==0.5.0", "six>=1.16"],
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
