@@ -96,6 +96,7 @@ setup(
         "console_scripts": [
             "fast-hamer = fast_hamer_core.cli:main",
             "hand_mesh_node = fast_hamer_ros.hand_mesh_node:main",
+            "hand_retarget_node = fast_hamer_ros.retarget_node:main",
             "image_source = fast_hamer_ros.image_source:main",
             "hands_recorder = fast_hamer_ros.recorder:main",
             "fast-hamer-ros-run = fast_hamer_ros.run:main",

@@ -162,6 +162,21 @@ def hand_mesh_node(
         print(f"--- hand_mesh_node exit {code}; log:\n{node.log()[-4000:]}")
 
 
+@contextmanager
+def module_node(tmp_path: Path, module: str, ros_args: list[str], name: str) -> Iterator[NodeProcess]:
+    """``python -m module --ros-args *ros_args`` in a child process (log ``<name>.log``), in the domain of
+    the current environment; stopped (SIGINT) on exit and its log printed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    env["PYTHONUNBUFFERED"] = "1"
+    node = NodeProcess([sys.executable, "-m", module, "--ros-args", *ros_args], tmp_path / f"{name}.log", env)
+    try:
+        yield node
+    finally:
+        code = node.stop()
+        print(f"--- {name} exit {code}; log:\n{node.log()[-4000:]}")
+
+
 def wait_for_subscriber(peer: RosPeer, publisher, node: NodeProcess, timeout_s: float = NODE_START_TIMEOUT_S):
     """Spin until ``publisher`` has a subscriber (the node is up); fail with the node's log if it died."""
     ok = peer.spin_until(lambda: publisher.get_subscription_count() > 0 or not node.alive(), timeout_s)
