@@ -3,24 +3,27 @@
 A thin ROS 2 adapter around :class:`fast_hamer_core.pipeline.HandReconstructor`; all maths lives in
 fast_hamer_core. Topics (relative names, remap them or push the node into the camera's namespace):
 
-=========================  =============================================  =================================
-topic                      type                                           notes
-=========================  =============================================  =================================
-``image``                  sensor_msgs/Image (sub)                        rgb8, bgr8, rgba8, bgra8, mono8
-``image/compressed``       sensor_msgs/CompressedImage (sub)              when ``image_transport=compressed``
-``camera_info``            sensor_msgs/CameraInfo (sub)                   intrinsics K; else focal_length_px
-``depth``                  sensor_msgs/Image (sub)                        when ``depth.enabled``; 16UC1/32FC1
-``hands/markers``          visualization_msgs/MarkerArray                 mesh, skeleton, joints, label
-``hands/left/joints``      geometry_msgs/PoseArray                        21 joints; empty when no hand
-``hands/right/joints``     geometry_msgs/PoseArray                        idem
-``hands/left/mano``        sensor_msgs/JointState                         mesh mode only
-``hands/right/mano``       sensor_msgs/JointState                         mesh mode only
-``hands/overlay``          sensor_msgs/Image (rgb8)                       only computed when subscribed
-``/tf``                    tf2_msgs/TFMessage                             ``<tf_prefix><side>_<joint>``
-``/diagnostics``           diagnostic_msgs/DiagnosticArray                rates, latency, drops, models
-=========================  =============================================  =================================
+================================  =================================  ====================================
+topic                             type                               notes
+================================  =================================  ====================================
+``image``                         sensor_msgs/Image (sub)            rgb8, bgr8, rgba8, bgra8, mono8
+``image/compressed``              sensor_msgs/CompressedImage (sub)  when ``image_transport=compressed``
+``camera_info``                   sensor_msgs/CameraInfo (sub)       intrinsics K; else focal_length_px
+``depth``                         sensor_msgs/Image (sub)            when ``depth.enabled``; 16UC1/32FC1
+``hands/markers``                 visualization_msgs/MarkerArray     all hands; live marker_lifetime_s
+``hands/<side>/joints``           geometry_msgs/PoseArray            21 joints; empty when no hand
+``hands/<side>/tracked``          std_msgs/Bool                      every frame: detected this frame
+``hands/<side>/openxr_joints``    geometry_msgs/PoseArray            26 OpenXR joints (publish_openxr)
+``hands/<side>/mano``             sensor_msgs/JointState             mesh mode only
+``hands/overlay``                 sensor_msgs/Image (rgb8)           only computed when subscribed
+``/tf``                           tf2_msgs/TFMessage                 ``<tf_prefix><side>_<joint>``
+``/diagnostics``                  diagnostic_msgs/DiagnosticArray    rates, latency, drops, models
+================================  =================================  ====================================
+``<side>`` is ``left`` or ``right``.
 
-Every output is stamped with the input image's header (stamp and frame_id). Frames are handled
+Every output is stamped with the input image's header (stamp and frame_id), except ``tracked`` (Bool has
+no header: it is published right after the same frame's ``joints``). ``managed:=true`` runs the same
+node as a lifecycle node (:mod:`fast_hamer_ros.lifecycle_node`). Frames are handled
 newest-only through :class:`fast_hamer_core.stream.StreamPipeline`: the subscription callback hands the
 message in, stage 1 converts it and finds the hands, stage 2 reconstructs and publishes; in stream mode
 (``stream.enabled``) the two stages overlap on two threads, otherwise one thread runs both.

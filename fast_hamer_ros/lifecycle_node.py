@@ -129,12 +129,14 @@ def managed_requested(argv: Sequence[str]) -> bool:
 # ---------------------------------------------------------------------------------------------- client
 class LifecycleClient:
     """Calls a lifecycle node's ``get_state`` / ``change_state`` services from ``node`` (an rclpy node of
-    the caller, spun by :meth:`_call`)."""
+    the caller). ``spin(future, timeout_s)`` waits for an answer (default: rclpy's
+    ``spin_until_future_complete`` on ``node``; pass your executor's when ``node`` has one)."""
 
-    def __init__(self, node, target: str) -> None:
+    def __init__(self, node, target: str, spin=None) -> None:
         from lifecycle_msgs.srv import ChangeState, GetState
 
         self._node = node
+        self._spin = spin
         self._get = node.create_client(GetState, f"{target}/get_state")
         self._change = node.create_client(ChangeState, f"{target}/change_state")
 
@@ -148,7 +150,10 @@ class LifecycleClient:
         import rclpy
 
         future = client.call_async(request)
-        rclpy.spin_until_future_complete(self._node, future, timeout_sec=timeout_s)
+        if self._spin is not None:
+            self._spin(future, timeout_s)
+        else:
+            rclpy.spin_until_future_complete(self._node, future, timeout_sec=timeout_s)
         if not future.done():
             raise TimeoutError(f"{client.srv_name} did not answer in {timeout_s:.0f} s")
         return future.result()

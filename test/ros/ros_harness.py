@@ -30,6 +30,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
+from std_msgs.msg import Bool
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
@@ -229,6 +230,8 @@ class Rig:
         self.info_pub = n.create_publisher(CameraInfo, "camera_info", 1)
         self.depth_pub = n.create_publisher(Image, "depth", 1)
         self.joints = {side: peer.collect(PoseArray, f"hands/{side}/joints") for side in SIDES}
+        self.tracked = {side: peer.collect(Bool, f"hands/{side}/tracked") for side in SIDES}
+        self.openxr = {side: peer.collect(PoseArray, f"hands/{side}/openxr_joints") for side in SIDES}
         self.mano = {side: peer.collect(JointState, f"hands/{side}/mano") for side in SIDES}
         self.markers = peer.collect(MarkerArray, "hands/markers")
         self.overlay = peer.collect(Image, "hands/overlay", OVERLAY_QOS)
@@ -241,6 +244,7 @@ class Rig:
         return {
             "joints": {s: [m for m in self.joints[s] if stamp_of(m) == stamp] for s in SIDES},
             "mano": {s: [m for m in self.mano[s] if stamp_of(m) == stamp] for s in SIDES},
+            "openxr": {s: [m for m in self.openxr[s] if stamp_of(m) == stamp] for s in SIDES},
             "markers": [m for m in self.markers if m.markers and stamp_of(m.markers[0]) == stamp],
             "overlay": [m for m in self.overlay if stamp_of(m) == stamp],
             "tf": [t for m in self.tf for t in m.transforms if stamp_of(t) == stamp],
