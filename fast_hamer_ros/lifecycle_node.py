@@ -37,6 +37,8 @@ from fast_hamer_ros.node_main import params_files
 from fast_hamer_ros.node_parameters import ParameterHandling
 from fast_hamer_ros.parameters import NODE_NAME
 
+#: Configures and activates the managed hand_mesh_node of the environment's domain (:func:`main`).
+ACTIVATE_COMMAND: tuple[str, ...] = (sys.executable, "-m", "fast_hamer_ros.lifecycle_node", "activate")
 #: What a failed configure reports (bad parameters, missing model files, a model that does not load).
 CONFIGURE_ERRORS = (FileNotFoundError, ValueError, RuntimeError, ImportError, OSError)
 

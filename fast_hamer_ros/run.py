@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="ROS_DOMAIN_ID (default: $ROS_DOMAIN_ID, else one derived from the process id)",
     )
     parser.add_argument("--timeout", type=float, default=0.0, help="stop after this many seconds (0: none)")
+    parser.add_argument(
+        "--managed",
+        action="store_true",
+        help="run hand_mesh_node as a lifecycle node (managed:=true) and configure + activate it",
+    )
     return parser
 
 
@@ -172,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
         "device": args.device,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.managed:
+        overrides["managed"] = True
     checkpoint = overrides.get("checkpoint", yaml_params.get("checkpoint", ""))
     missing_reason = "no mesh checkpoint configured"
     if checkpoint:
@@ -223,6 +230,12 @@ def run(args: argparse.Namespace) -> int:
         for name, value in overrides.items():
             node_args += ["-p", f"{name}:={ros_argument_value(value)}"]
         node = procs.start("hand_mesh_node", "fast_hamer_ros.hand_mesh_node", node_args)
+        if args.managed:  # a lifecycle node: configure and activate it before frames flow
+            from fast_hamer_ros.lifecycle_node import ACTIVATE_COMMAND
+
+            if subprocess.run(ACTIVATE_COMMAND, env=env).returncode != 0:
+                print(f"hand_mesh_node not activated:\n{procs.log_tail('hand_mesh_node')}", file=sys.stderr)
+                return 1
         procs.start("hands_recorder", "fast_hamer_ros.recorder", ["-p", f"output_dir:={output}"])
         source_params = {
             "source": str(Path(args.input).expanduser().resolve())
