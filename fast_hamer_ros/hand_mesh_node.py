@@ -46,7 +46,7 @@ import sys
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
@@ -60,11 +60,11 @@ from fast_hamer_core.stream import PreparedFrame, StreamOutput, StreamPipeline
 from fast_hamer_ros import image_conversion as conv
 from fast_hamer_ros import messages
 from fast_hamer_ros.camera_intrinsics import CameraInfoState
+from fast_hamer_ros.node_diagnostics import NodeDiagnostics
 from fast_hamer_ros.node_main import run_node
 from fast_hamer_ros.node_parameters import ParameterHandling
 from fast_hamer_ros.node_setup import (
     OVERLAY_QOS,
-    STALE_INPUT_S,
     ReceivedFrame,
     build_reconstructor,
     image_qos,
@@ -74,11 +74,8 @@ from fast_hamer_ros.parameters import NODE_NAME
 from fast_hamer_ros.tf_publisher import TfPublisher
 from fast_hamer_ros.worker import LatestSlot, PipelineStats, ReasonThrottle, SequenceGaps
 
-#: Keys of the per-frame detector rates in /diagnostics.
-DETECTION_RATES: tuple[str, ...] = ("palm_searches", "landmark_passes", "mirror_passes")
 
-
-class HandMeshFrames:
+class HandMeshFrames(NodeDiagnostics):
     """The node's job, shared by :class:`HandMeshNode` (plain) and
     :class:`~fast_hamer_ros.lifecycle_node.ManagedHandMeshNode` (lifecycle): load the models, make the
     publishers, start and stop the input, the two-stage frame path and the outputs, diagnostics. A mixin
@@ -391,89 +388,6 @@ class HandMeshFrames:
                 rgb, results, camera, faces=self._faces, mesh_alpha=p["overlay_mesh_alpha"]
             )
             self._overlay_pub.publish(conv.rgb_to_image(overlay, header))
-
-    # ------------------------------------------------------------------ diagnostics
-    def diagnostics(self) -> DiagnosticStatus:
-        """The node's current DiagnosticStatus (what /diagnostics carries)."""
-        snap = self._stats.snapshot(dropped=self.dropped_frames)
-        status = DiagnosticStatus()
-        status.name = f"{self.get_fully_qualified_name()}: hand pipeline"
-        status.hardware_id = str(self._reconstructor.device)
-        status.level, status.message = DiagnosticStatus.OK, "running"
-        if snap.failed_in_window > 0 and snap.processed_in_window == 0:
-            status.level = DiagnosticStatus.ERROR
-            status.message = (
-                f"every frame of the last {self._stats.window_s:.0f} s failed or was refused "
-                f"({snap.failed_in_window}); last: {snap.last_failure}"
-            )
-        elif self._cameras.refusal is not None:
-            status.level = DiagnosticStatus.WARN
-            status.message = (
-                f"CameraInfo refused: {self._cameras.refusal} "
-                f"(camera_info_fallback={self._params['camera_info_fallback']})"
-            )
-        elif snap.seconds_since_input is None:
-            status.level, status.message = (
-                DiagnosticStatus.WARN,
-                f"no image received on {self._image_topic()}",
-            )
-        elif snap.seconds_since_input > STALE_INPUT_S:
-            status.level = DiagnosticStatus.WARN
-            status.message = f"no image for {snap.seconds_since_input:.1f} s on {self._image_topic()}"
-        elif not self._cameras.received:
-            status.level, status.message = (
-                DiagnosticStatus.WARN,
-                "running without CameraInfo (focal_length_px)",
-            )
-        values = {
-            "mode": self._reconstructor.mode,
-            "pipeline_mode": "stream" if self._reconstructor.stream else "frame",
-            "detection_mode": self._params["detection_mode"],
-            "device": self._reconstructor.device,
-            "model": self._reconstructor.model_name,
-            "detector": self._reconstructor.detector_name,
-            "tf_backend": self._tf.backend,
-            "input_rate_hz": f"{snap.input_rate_hz:.2f}",
-            "output_rate_hz": f"{snap.output_rate_hz:.2f}",
-            "latency_p50_ms": f"{snap.latency_p50_ms:.1f}",
-            "latency_p95_ms": f"{snap.latency_p95_ms:.1f}",
-            "frames_received": str(snap.received_total),
-            "frames_processed": str(snap.processed_total),
-            "frames_dropped": str(snap.dropped_total),
-            "frames_lost_before_node": str(self._gaps.lost),
-            "messages_rejected": str(snap.rejected_total),
-            "inference_errors": str(snap.errors_total),
-            "hands_last_frame": str(snap.hands_last_frame),
-            "hands_dropped_non_finite": str(getattr(self._reconstructor, "dropped_non_finite", 0)),
-            "camera_info": self._camera_state(),
-        }
-        values.update(self._detection_rates())
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        return status
-
-    def _detection_rates(self) -> dict[str, str]:
-        """Palm searches, landmark and mirror passes per frame since the previous report."""
-        now = self._reconstructor.detection_counts_raw()
-        prev, self._counts_seen = self._counts_seen, now
-        frames = now.frames - prev.frames
-        return {
-            f"{name}_per_frame": f"{(getattr(now, name) - getattr(prev, name)) / frames:.3f}"
-            if frames
-            else "0"
-            for name in DETECTION_RATES
-        }
-
-    def _camera_state(self) -> str:
-        if not self._cameras.received:
-            return "none received"
-        refusal = self._cameras.refusal
-        return "valid" if refusal is None else f"refused: {refusal}"
-
-    def _publish_diagnostics(self) -> None:
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [self.diagnostics()]
-        self._diag_pub.publish(array)
 
     # ------------------------------------------------------------------ shutdown
     def destroy_node(self) -> None:
