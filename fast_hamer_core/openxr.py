@@ -25,7 +25,7 @@ joint (our joint names from :data:`fast_hamer_core.skeleton.JOINT_NAMES`):
 ==  ======================  =============================================================================
 
 The four finger metacarpal bases (carpometacarpal joints) are not among our 21 joints (neither MediaPipe's
-nor MANO's); they are placed on the wrist -> knuckle line, a third of the way (the carpal bones take about
+nor MANO's); they are placed on the wrist -> knuckle line, 0.3 of the way (the carpal bones take about
 that share of the wrist-to-knuckle distance). Every other position is one of our joints exactly; in mesh
 mode those are MANO's regressed joints, the tips MANO mesh vertices.
 
