@@ -230,13 +230,13 @@ def run(args: argparse.Namespace) -> int:
         for name, value in overrides.items():
             node_args += ["-p", f"{name}:={ros_argument_value(value)}"]
         node = procs.start("hand_mesh_node", "fast_hamer_ros.hand_mesh_node", node_args)
-        if args.managed:  # a lifecycle node: configure and activate it before frames flow
+        procs.start("hands_recorder", "fast_hamer_ros.recorder", ["-p", f"output_dir:={output}"])
+        if args.managed:  # a lifecycle node: configure and activate it (the recorder is starting meanwhile)
             from fast_hamer_ros.lifecycle_node import ACTIVATE_COMMAND
 
             if subprocess.run(ACTIVATE_COMMAND, env=env).returncode != 0:
                 print(f"hand_mesh_node not activated:\n{procs.log_tail('hand_mesh_node')}", file=sys.stderr)
                 return 1
-        procs.start("hands_recorder", "fast_hamer_ros.recorder", ["-p", f"output_dir:={output}"])
         source_params = {
             "source": str(Path(args.input).expanduser().resolve())
             if Path(args.input).exists()
