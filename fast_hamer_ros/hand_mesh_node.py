@@ -207,7 +207,7 @@ class HandMeshFrames(NodeDiagnostics):
         name = "image/compressed" if self._params["image_transport"] == "compressed" else "image"
         return self.resolve_topic_name(name)
 
-    # ------------------------------------------------------------------ accessors
+    # ------------------------------------------------------------------ checks and accessors
     def _check_unused_mano(self) -> None:
         """Landmarks mode does not load MANO; a ``mano_path`` given anyway is still checked, so that a
         wrong file is said now rather than when a mesh checkpoint is added (warned, not refused)."""
