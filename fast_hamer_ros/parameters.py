@@ -54,6 +54,11 @@ class ParamSpec:
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
+    # ---- how the node runs
+    ParamSpec("managed", False, "Run as a managed (lifecycle) node: it starts unconfigured; `configure` "
+              "checks the parameters and loads the models, `activate` subscribes and publishes, "
+              "`deactivate` stops (models kept), `cleanup` releases the models. False: the plain node, "
+              "which does all of that when it starts.", True),
     # ---- input
     ParamSpec("image_transport", "raw", "'raw': subscribe to `image` (sensor_msgs/Image); 'compressed': "
               "to `image/compressed` (sensor_msgs/CompressedImage, JPEG/PNG).", True,
@@ -151,6 +156,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("tf_prefix", "", "Prefix of TF frame names: <tf_prefix><side>_<joint>, e.g. 'hands/' -> "
               "'hands/right_wrist'."),
     ParamSpec("publish_markers", True, "Publish hands/markers (when subscribed)."),
+    ParamSpec("marker_lifetime_s", 1.0, "Lifetime of each marker (s): a viewer removes a marker not "
+              "replaced in that time, so hands vanish when the node stops or stalls. A few frames at the "
+              "rate the node publishes (1.0 s suits 5-30 Hz); 0: until deleted.", range=(0.0, 60.0)),
+    ParamSpec("publish_openxr", False, "Also publish hands/<side>/openxr_joints: the 26 OpenXR hand "
+              "joints (palm, wrist, 4 thumb, 5 per finger) as a PoseArray in OpenXR's order, OpenXR's "
+              "joint axes (fast_hamer_core.openxr)."),
     ParamSpec("publish_overlay", True, "Publish hands/overlay (only computed when subscribed)."),
     ParamSpec("overlay_mesh_alpha", 0.6, "Opacity of the mesh in the overlay.", range=(0.0, 1.0)),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics (s).", True, range=(0.1, 60.0)),

@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout", type=float, default=0.0, help="stop after this many seconds (0: none)")
     add_bag_arguments(parser)
+    parser.add_argument(
+        "--managed",
+        action="store_true",
+        help="run hand_mesh_node as a lifecycle node (managed:=true) and configure + activate it",
+    )
     return parser
 
 
@@ -228,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
         "device": args.device,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.managed:
+        overrides["managed"] = True
     checkpoint = overrides.get("checkpoint", yaml_params.get("checkpoint", ""))
     missing_reason = "no mesh checkpoint configured"
     if checkpoint:
@@ -289,6 +296,12 @@ def run(args: argparse.Namespace) -> int:
         if record is not None:
             recorder_args += ["-p", f"record_path:={ros_argument_value(str(record))}"]
         procs.start("hands_recorder", "fast_hamer_ros.recorder", recorder_args)
+        if args.managed:  # a lifecycle node: configure and activate it (the recorder is starting meanwhile)
+            from fast_hamer_ros.lifecycle_node import ACTIVATE_COMMAND
+
+            if subprocess.run(ACTIVATE_COMMAND, env=env).returncode != 0:
+                print(f"hand_mesh_node not activated:\n{procs.log_tail('hand_mesh_node')}", file=sys.stderr)
+                return 1
         source_params = {
             "source": str(Path(args.input).expanduser().resolve())
             if Path(args.input).exists()

@@ -12,6 +12,8 @@ Arguments:
   device            auto | cpu | cuda | cuda:N; overrides the YAML
   rviz              true to open RViz with config/hands.rviz (overlay image, markers, TF)
   rviz_fixed_frame  RViz fixed frame: the camera's optical frame (the images' frame_id)
+  managed           true: a lifecycle node (launch_ros LifecycleNode), started unconfigured; drive it
+                    with ``ros2 lifecycle set /hand_mesh_node configure``, then ``activate``
 
 Example (RealSense): ros2 launch fast_hamer_ros hands.launch.py image:=/camera/color/image_raw
   camera_info:=/camera/color/camera_info depth:=/camera/aligned_depth_to_color/image_raw rviz:=true
@@ -19,15 +21,38 @@ Example (RealSense): ros2 launch fast_hamer_ros hands.launch.py image:=/camera/c
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare("fast_hamer_ros")
+    # One description of the node; the plain or the lifecycle action runs it (the `managed` argument).
+    hand_mesh_node = dict(
+        package="fast_hamer_ros",
+        executable="hand_mesh_node",
+        name="hand_mesh_node",
+        namespace=LaunchConfiguration("namespace"),
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {
+                "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
+                "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
+                "managed": ParameterValue(LaunchConfiguration("managed"), value_type=bool),
+            },
+        ],
+        remappings=[
+            ("image", LaunchConfiguration("image")),
+            ("image/compressed", [LaunchConfiguration("image"), "/compressed"]),
+            ("camera_info", LaunchConfiguration("camera_info")),
+            ("depth", LaunchConfiguration("depth")),
+        ],
+        output="screen",
+        emulate_tty=True,
+    )
     return LaunchDescription(
         [
             DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
@@ -49,31 +74,17 @@ def generate_launch_description() -> LaunchDescription:
                 "rviz", default_value="false", description="open RViz with config/hands.rviz"
             ),
             DeclareLaunchArgument(
+                "managed",
+                default_value="false",
+                description="true: run hand_mesh_node as a lifecycle node (configure/activate it)",
+            ),
+            DeclareLaunchArgument(
                 "rviz_fixed_frame",
                 default_value="camera_color_optical_frame",
                 description="RViz fixed frame (the images' frame_id)",
             ),
-            Node(
-                package="fast_hamer_ros",
-                executable="hand_mesh_node",
-                name="hand_mesh_node",
-                namespace=LaunchConfiguration("namespace"),
-                parameters=[
-                    LaunchConfiguration("params_file"),
-                    {
-                        "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
-                        "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
-                    },
-                ],
-                remappings=[
-                    ("image", LaunchConfiguration("image")),
-                    ("image/compressed", [LaunchConfiguration("image"), "/compressed"]),
-                    ("camera_info", LaunchConfiguration("camera_info")),
-                    ("depth", LaunchConfiguration("depth")),
-                ],
-                output="screen",
-                emulate_tty=True,
-            ),
+            Node(condition=UnlessCondition(LaunchConfiguration("managed")), **hand_mesh_node),
+            LifecycleNode(condition=IfCondition(LaunchConfiguration("managed")), **hand_mesh_node),
             Node(
                 package="rviz2",
                 executable="rviz2",

@@ -30,6 +30,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
+from std_msgs.msg import Bool
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
@@ -162,6 +163,21 @@ def hand_mesh_node(
         print(f"--- hand_mesh_node exit {code}; log:\n{node.log()[-4000:]}")
 
 
+@contextmanager
+def module_node(tmp_path: Path, module: str, ros_args: list[str], name: str) -> Iterator[NodeProcess]:
+    """``python -m module --ros-args *ros_args`` in a child process (log ``<name>.log``), in the domain of
+    the current environment; stopped (SIGINT) on exit and its log printed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    env["PYTHONUNBUFFERED"] = "1"
+    node = NodeProcess([sys.executable, "-m", module, "--ros-args", *ros_args], tmp_path / f"{name}.log", env)
+    try:
+        yield node
+    finally:
+        code = node.stop()
+        print(f"--- {name} exit {code}; log:\n{node.log()[-4000:]}")
+
+
 def wait_for_subscriber(peer: RosPeer, publisher, node: NodeProcess, timeout_s: float = NODE_START_TIMEOUT_S):
     """Spin until ``publisher`` has a subscriber (the node is up); fail with the node's log if it died."""
     ok = peer.spin_until(lambda: publisher.get_subscription_count() > 0 or not node.alive(), timeout_s)
@@ -214,6 +230,8 @@ class Rig:
         self.info_pub = n.create_publisher(CameraInfo, "camera_info", 1)
         self.depth_pub = n.create_publisher(Image, "depth", 1)
         self.joints = {side: peer.collect(PoseArray, f"hands/{side}/joints") for side in SIDES}
+        self.tracked = {side: peer.collect(Bool, f"hands/{side}/tracked") for side in SIDES}
+        self.openxr = {side: peer.collect(PoseArray, f"hands/{side}/openxr_joints") for side in SIDES}
         self.mano = {side: peer.collect(JointState, f"hands/{side}/mano") for side in SIDES}
         self.markers = peer.collect(MarkerArray, "hands/markers")
         self.overlay = peer.collect(Image, "hands/overlay", OVERLAY_QOS)
@@ -226,6 +244,7 @@ class Rig:
         return {
             "joints": {s: [m for m in self.joints[s] if stamp_of(m) == stamp] for s in SIDES},
             "mano": {s: [m for m in self.mano[s] if stamp_of(m) == stamp] for s in SIDES},
+            "openxr": {s: [m for m in self.openxr[s] if stamp_of(m) == stamp] for s in SIDES},
             "markers": [m for m in self.markers if m.markers and stamp_of(m.markers[0]) == stamp],
             "overlay": [m for m in self.overlay if stamp_of(m) == stamp],
             "tf": [t for m in self.tf for t in m.transforms if stamp_of(t) == stamp],

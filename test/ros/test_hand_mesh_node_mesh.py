@@ -18,12 +18,14 @@ from ros_harness import (
     stamp_of,
     wait_for_subscriber,
 )
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CompressedImage
 from visualization_msgs.msg import Marker
 
 from fast_hamer_core.detection.assets import ensure_detector_model
 from fast_hamer_core.models import create_model
 from fast_hamer_core.models.checkpoint import save_checkpoint
+from fast_hamer_core.openxr import openxr_hand
 from fast_hamer_core.skeleton import JOINT_NAMES, SIDES
 from fast_hamer_ros.messages import mano_joint_names
 
@@ -50,6 +52,7 @@ def mesh_rig(tmp_path_factory):
         "detector_model": str(ensure_detector_model()),
         "device": "cpu",
         "image_transport": "compressed",
+        "publish_openxr": True,
     }
     with pytest.MonkeyPatch.context() as mp:
         domain = set_ros_environment(mp)
@@ -86,6 +89,19 @@ def test_mesh_mode_publishes_meshes_mano_states_tf_and_poses_in_one_frame(mesh_r
             tr = tf_by_name[f"{side}_{joint}"].transform.translation
             np.testing.assert_allclose([tr.x, tr.y, tr.z], xyz[j], atol=1e-9)
             assert tf_by_name[f"{side}_{joint}"].header.frame_id == FRAME
+        # OpenXR joints in mesh mode: frames from MANO's rotations (the PoseArray's orientations).
+        quats = np.array(
+            [[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w] for p in poses.poses]
+        )
+        expected = openxr_hand(xyz, side, Rotation.from_quat(quats).as_matrix())
+        (xr,) = out["openxr"][side]
+        assert len(xr.poses) == 26 and stamp_of(xr) == stamp
+        xr_q = np.array(
+            [[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w] for p in xr.poses]
+        )
+        np.testing.assert_allclose(Rotation.from_quat(xr_q).as_matrix(), expected.rotations, atol=1e-6)
+        xr_xyz = np.array([[p.position.x, p.position.y, p.position.z] for p in xr.poses])
+        np.testing.assert_allclose(xr_xyz, expected.positions_m, atol=1e-9)
         (state,) = out["mano"][side]
         assert list(state.name) == mano_joint_names(side) and len(state.position) == 61
         assert state.header.frame_id == FRAME and stamp_of(state) == stamp

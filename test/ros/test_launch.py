@@ -40,17 +40,30 @@ def _launch_config_name(node: ast.expr) -> str | None:
 
 TREE = ast.parse(LAUNCH_FILE.read_text())
 ARGUMENTS = {c.args[0].value: c for c in _calls(TREE, "DeclareLaunchArgument")}
-NODES = {ast.literal_eval(_kw(c, "executable")): c for c in _calls(TREE, "Node")}
+#: Node descriptions: Node(...) calls with keywords, and the dict(...) the plain and lifecycle actions share.
+NODES = {
+    ast.literal_eval(_kw(c, "executable")): c
+    for c in _calls(TREE, "Node") + _calls(TREE, "dict")
+    if _kw(c, "executable") is not None
+}
 
 
 def test_launch_arguments_are_declared_with_descriptions():
     topics = {"namespace", "image", "camera_info", "depth"}
-    assert set(ARGUMENTS) == topics | {"params_file", "checkpoint", "device", "rviz", "rviz_fixed_frame"}
+    assert set(ARGUMENTS) == topics | {
+        "params_file",
+        "checkpoint",
+        "device",
+        "rviz",
+        "rviz_fixed_frame",
+        "managed",
+    }
     for name, call in ARGUMENTS.items():
         description = _kw(call, "description")
         assert isinstance(description, ast.Constant) and len(description.value) > 5, name
         assert _kw(call, "default_value") is not None, name
     assert ast.literal_eval(_kw(ARGUMENTS["rviz"], "default_value")) == "false"
+    assert ast.literal_eval(_kw(ARGUMENTS["managed"], "default_value")) == "false"
     # Every argument is used somewhere below its declaration.
     used = {_launch_config_name(n) for n in ast.walk(TREE)} - {None}
     assert used == set(ARGUMENTS)
@@ -70,9 +83,25 @@ def test_launch_starts_the_node_with_the_yaml_and_only_declared_parameter_overri
         assert name in PARAMETERS_BY_NAME, f"launch file sets undeclared parameter {name!r}"
         argument = _launch_config_name(value)
         # The launch default equals the YAML's, so launching without the argument changes nothing.
-        assert ast.literal_eval(_kw(ARGUMENTS[argument], "default_value")) == yaml_values[name]
+        default = ast.literal_eval(_kw(ARGUMENTS[argument], "default_value"))
+        expected = yaml_values[name]
+        if isinstance(expected, bool):  # launch arguments are text: "true" / "false"
+            expected = "true" if expected else "false"
+        assert default == expected, name
     remapped = {ast.literal_eval(pair.elts[0]) for pair in _kw(node, "remappings").elts}
     assert remapped == NODE_INPUTS
+
+
+def test_managed_runs_the_same_node_as_a_lifecycle_node():
+    actions = {}
+    for call in _calls(TREE, "Node") + _calls(TREE, "LifecycleNode"):
+        if any(k.arg is None and ast.unparse(k.value) == "hand_mesh_node" for k in call.keywords):
+            condition = _kw(call, "condition")
+            actions[call.func.id] = (condition.func.id, _launch_config_name(condition.args[0]))
+    assert actions == {
+        "Node": ("UnlessCondition", "managed"),
+        "LifecycleNode": ("IfCondition", "managed"),
+    }
 
 
 def test_rviz_is_optional_and_shows_the_node_outputs():
