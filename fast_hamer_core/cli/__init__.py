@@ -20,6 +20,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "detect_hard_set",
     "mano",
     "models",
+    "synth_data",
     "train",
     "distill_cache",
     "export_student",

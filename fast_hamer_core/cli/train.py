@@ -16,8 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(training/configs/<student>_<strategy>.yaml): HaMeR's ground-truth losses plus output-, feature- "
         "or hybrid knowledge distillation from the frozen HaMeR teacher. One GPU, several (DDP: --set "
         "run.devices=4) or several machines (torchrun / SLURM, --set run.num_nodes=N): Lightning picks the "
-        "environment up. Logs to TensorBoard, checkpoints every run.checkpoint_every_n_steps steps into "
-        "<run.output_dir>/<name>/checkpoints.",
+        "environment up. Logs to TensorBoard (losses, learning rate, validation on data.val), writes "
+        "step=N.ckpt every run.checkpoint_every_n_steps steps and at the last step into "
+        "<run.output_dir>/<name>/checkpoints "
+        "(last.ckpt = the final step).",
         epilog="example: fast-hamer train --config training/configs/mobilenetv3_large_hybrid.yaml "
         "--set data.root=/data/hamer_training_data --set optim.batch_size=16",
     )
@@ -46,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from fast_hamer_core.distill.trainer import train
 
-    train(config, resume=args.resume)
-    log.info("done: checkpoints in %s", config.run_dir / "checkpoints")
+    module = train(config, resume=args.resume)
+    print(
+        f"done: {config.name} trained to step {module.final_step}; "
+        f"last.ckpt = {module.final_checkpoint.name} "
+        f"in {module.final_checkpoint.parent}"
+    )
     return 0

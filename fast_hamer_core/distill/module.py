@@ -118,6 +118,13 @@ class DistillModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._teacher_to_device()
 
+    def on_train_epoch_end(self) -> None:
+        """After the first pass, a resumed run's stream no longer skips (DataLoader workers copy the
+        dataset again each epoch)."""
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if hasattr(dataset, "resume_batches"):
+            dataset.resume_batches = 0
+
     def teacher_targets(
         self, batch: dict[str, Any]
     ) -> tuple[dict[str, torch.Tensor] | None, torch.Tensor | None]:
@@ -213,8 +220,39 @@ class DistillModule(pl.LightningModule):
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in terms.items() if k not in ("loss", "kd")}, batch_size=b
         )
-        self.log("trained_steps", float(self.global_step + 1), batch_size=b)  # checkpoint ordering
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=b)
         return {"loss": terms["loss"], **{k: v.detach() for k, v in terms.items() if k != "loss"}}
+
+    # ----------------------------------------------------------------------------------------------
+    # Validation on the held-out split (data.val): ground-truth loss and PA-MPJPE
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_errors_mm: list[np.ndarray] = []
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """The supervised loss (``val/loss_gt``, HaMeR's weights; no KD term: the teacher may be absent)
+        and the per-hand PA-MPJPE of the 21 joints against the annotated 3D keypoints, in mm."""
+        from fast_hamer_core.evaluation.metrics import pa_mpjpe_mm
+
+        out = self.student(batch["img"])
+        terms = ground_truth_losses(out, batch, self.config.loss)
+        b = batch["img"].shape[0]
+        self.log("val/loss_gt", terms["gt"], batch_size=b, sync_dist=True)
+        gt = batch["keypoints_3d"]  # (B, 21, 4): xyz + confidence
+        keep = (gt[..., 3] > 0).all(dim=1).cpu().numpy()
+        if keep.any():
+            pred = out["pred_keypoints_3d"].detach().double().cpu().numpy()[keep]
+            self._val_errors_mm.append(pa_mpjpe_mm(pred, gt[..., :3].double().cpu().numpy()[keep]))
+
+    def on_validation_epoch_end(self) -> None:
+        errors = getattr(self, "_val_errors_mm", [])
+        if errors:
+            e = np.concatenate(errors)
+            self.log("val/pa_mpjpe_mm", float(e.mean()), sync_dist=True)
+            log.info("step %d: validation PA-MPJPE %.2f mm on %d hands", self.global_step, e.mean(), len(e))
+
+    # ----------------------------------------------------------------------------------------------
+    # Optimiser and checkpoints
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """AdamW over student + phi (the public code forgets phi) + discriminator, same lr / weight decay."""
@@ -229,3 +267,34 @@ class DistillModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["fast_hamer_train_config"] = self.config.to_dict()
         checkpoint["fast_hamer_student"] = self.student.config.to_dict()
+        checkpoint["fast_hamer_rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the RNG states saved with the checkpoint (the adversarial prior samples MoCap poses
+        from torch's generator), so that a resumed run continues exactly."""
+        if "fast_hamer_rng" in checkpoint:
+            set_rng_state(checkpoint["fast_hamer_rng"])
+
+
+def rng_state() -> dict[str, Any]:
+    """torch's CPU (and CUDA) and numpy's global generator states, as tensors and numbers only (the
+    checkpoint stays loadable with ``weights_only=True``). Inverse: :func:`set_rng_state`."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+    }  # fmt: skip
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

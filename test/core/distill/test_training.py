@@ -28,7 +28,7 @@ def test_strategy_trains_and_keeps_teacher_frozen(setup, tmp_path, strategy):
     # loss stalls, so this test weights KD above GT to see that the KD terms are optimisable.
     cfg = config_from_dict(make_config(setup, strategy, tmp_path, **{"distill.lambda_kd": 10.0}))
     rec = Recorder()
-    module, loader = setup_training(cfg)
+    module, loader, _ = setup_training(cfg)
     teacher_before = copy.deepcopy(module.teacher.state_dict()) if module.teacher is not None else None
     phi_before = module.phi.conv.weight.detach().clone() if module.phi is not None else None
     build_trainer(cfg, [rec], enable_logger=False).fit(module, train_dataloaders=loader)
@@ -58,7 +58,7 @@ def test_strategy_trains_and_keeps_teacher_frozen(setup, tmp_path, strategy):
 
 def test_phi_gets_gradients_and_adversarial_terms_stay_separate(setup, tmp_path):
     cfg = config_from_dict(make_config(setup, "hybrid", tmp_path, **{"loss.adversarial": 0.0005}))
-    module, loader = setup_training(cfg)
+    module, loader, _ = setup_training(cfg)
     module.train()
     batch = next(iter(loader))
     terms = module.compute_losses(batch)
