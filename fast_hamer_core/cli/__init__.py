@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 #: Sub-command modules, in the order ``--help`` lists them. A module that fails to import (an optional
@@ -31,27 +32,51 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
+def _add_verbose(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="log debug messages")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from fast_hamer_core import __version__
+
     parser = argparse.ArgumentParser(
         prog="fast-hamer",
         description="Real-time 3D hand mesh reconstruction with students distilled from HaMeR.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"fast-hamer {__version__}")
+    _add_verbose(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"fast_hamer_core.cli.{name}")
         module.register(sub)
+    # -v also after the sub-command (default SUPPRESS: a -v given before it is kept)
+    for sub_parser in {id(p): p for p in sub.choices.values()}.values():
+        _add_verbose(sub_parser, argparse.SUPPRESS)
     return parser
+
+
+#: Environment that quiets the native loggers of MediaPipe / LiteRT / TensorFlow Lite (read when their
+#: libraries load, so it is set before anything imports them); ``-v`` leaves them as they are.
+QUIET_NATIVE_LOGS: dict[str, str] = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def configure_logging(verbose: bool) -> None:
+    """One log format for everything, DEBUG with ``-v``; native chatter off unless ``-v`` (an explicit
+    setting in the environment wins)."""
+    if not verbose:
+        for key, value in QUIET_NATIVE_LOGS.items():
+            os.environ.setdefault(key, value)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, RuntimeError) as err:

@@ -1,8 +1,9 @@
-"""``fast-hamer infer``: hands in one image file -> JSON (and an overlay image)."""
+"""``fast-hamer infer``: hands in an image (or each image of a folder) -> JSON (and an overlay image)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import time
@@ -13,16 +14,21 @@ import numpy as np
 from fast_hamer_core.cli.detect import DEFAULT_PHOTO_MODE, DETECTION_MODE_CHOICES
 
 log = logging.getLogger("fast_hamer.infer")
+DEFAULT_OUT = Path("result.json")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "infer",
-        help="reconstruct the hands in one image",
+        help="reconstruct the hands in one image or a folder of images",
         description="Reconstruct every hand in an image and write the results as JSON. Without "
-        "--checkpoint the detector's landmarks are lifted to 3D (landmarks-only mode).",
+        "--checkpoint the detector's landmarks are lifted to 3D (landmarks-only mode). With a folder as "
+        "--image, every image in it is processed (one model load, a progress bar); --out / --render are "
+        "then folders that get <image stem>.json / <image stem>.png (default --out: hands/).",
     )
-    p.add_argument("--image", required=True, type=Path, help="input image (any format OpenCV reads)")
+    p.add_argument(
+        "--image", required=True, type=Path, help="input image (any format OpenCV reads), or a folder of them"
+    )
     p.add_argument(
         "--checkpoint", help="mesh model checkpoint (ours .pt or HaMeR .ckpt); omit for landmarks only"
     )
@@ -61,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--focal", type=float, metavar="PX", help="focal length in pixels, principal point centred"
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
-    p.add_argument("--out", type=Path, default=Path("result.json"), help="output JSON (default result.json)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output JSON (default result.json)")
     p.add_argument("--render", type=Path, help="also write an overlay image here")
     p.set_defaults(func=run)
 
@@ -92,20 +98,29 @@ def camera_for(args: argparse.Namespace, width: int, height: int):
     return PinholeCamera.assumed(width, height, args.focal or 0.0)
 
 
-def run(args: argparse.Namespace) -> int:
-    import cv2
+#: File suffixes a folder input is searched for (case-insensitive).
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def folder_images(folder: Path) -> list[Path]:
+    """The images directly in ``folder`` (by suffix), sorted by name; ValueError when there are none."""
+    images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise ValueError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return images
+
+
+def run_folder(args: argparse.Namespace) -> int:
+    """Every image of the folder ``args.image`` through one reconstructor: ``<out>/<stem>.json``."""
+    from tqdm import tqdm
 
     from fast_hamer_core.pipeline import HandReconstructor
-    from fast_hamer_core.preprocess import read_rgb
 
-    rgb = read_rgb(args.image)
-    height, width = rgb.shape[:2]
-    camera = camera_for(args, width, height)
-    detections = [parse_box(b) for b in args.boxes] if args.boxes else None
-    if detections is not None and not args.checkpoint:
-        raise ValueError("--boxes needs --checkpoint: landmarks-only mode takes keypoints from the detector")
-
-    t0 = time.perf_counter()
+    images = folder_images(args.image)
+    out_dir = Path("hands") if args.out == DEFAULT_OUT else args.out
+    if out_dir.suffix == ".json":
+        raise ValueError(f"--out {out_dir}: with a folder of images, --out is a folder")
+    render_dir = args.render
     recon = HandReconstructor.from_options(
         checkpoint=args.checkpoint,
         mano=args.mano,
@@ -117,8 +132,48 @@ def run(args: argparse.Namespace) -> int:
         require_mesh=bool(args.checkpoint),
         detection_mode=args.detection_mode,
     )
-    t1 = time.perf_counter()
+    hands = 0
     with recon:
+        for image in tqdm(images, desc="infer", unit="image", dynamic_ncols=True):
+            args.image, args.out = image, out_dir / f"{image.stem}.json"
+            args.render = render_dir / f"{image.stem}.png" if render_dir else None
+            hands += run(args, recon)
+    log.info("%d hand(s) in %d image(s); results in %s", hands, len(images), out_dir)
+    return 0
+
+
+def run(args: argparse.Namespace, recon=None) -> int:
+    """One image (a folder goes to :func:`run_folder`); with ``recon`` given, returns the hand count."""
+    import cv2
+
+    from fast_hamer_core.pipeline import HandReconstructor
+    from fast_hamer_core.preprocess import read_rgb
+
+    if recon is None and args.image.is_dir():
+        return run_folder(args)
+    rgb = read_rgb(args.image)
+    height, width = rgb.shape[:2]
+    camera = camera_for(args, width, height)
+    detections = [parse_box(b) for b in args.boxes] if args.boxes else None
+    if detections is not None and not args.checkpoint:
+        raise ValueError("--boxes needs --checkpoint: landmarks-only mode takes keypoints from the detector")
+
+    t0 = time.perf_counter()
+    shared = recon is not None
+    if recon is None:
+        recon = HandReconstructor.from_options(
+            checkpoint=args.checkpoint,
+            mano=args.mano,
+            detector_model=args.detector_model,
+            detector=args.detector,
+            device=args.device,
+            handedness=args.handedness,
+            mirrored_input=args.mirrored_input,
+            require_mesh=bool(args.checkpoint),
+            detection_mode=args.detection_mode,
+        )
+    t1 = time.perf_counter()
+    with contextlib.nullcontext(recon) if shared else recon:
         results = recon.reconstruct(rgb, camera, detections=detections)
         t2 = time.perf_counter()
         log.info(
@@ -153,4 +208,4 @@ def run(args: argparse.Namespace) -> int:
             if not cv2.imwrite(str(args.render), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
                 raise RuntimeError(f"cannot write {args.render}")
             log.info("wrote %s", args.render)
-    return 0
+    return len(results) if shared else 0

@@ -213,6 +213,41 @@ def make_dataloader(config: TrainConfig, dataset: HandShardDataset) -> torch.uti
     )
 
 
+#: Lightning messages that say nothing about this run (an advert, a default it states on every load).
+_LIGHTNING_NOISE: tuple[str, ...] = ("litlogger", "`weights_only` was not set")
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in record.getMessage() for n in _LIGHTNING_NOISE)
+
+
+def quiet_lightning_logs() -> None:
+    """Lightning's INFO lines once, in the application's format: ``import lightning`` gives its logger
+    its own console handler *and* lets records reach the root's, so each line was printed twice. With a
+    configured root logger, Lightning's own handler goes; adverts are dropped; the warning about a
+    ``validation_step`` without validation data (no ``data.val``) is silenced."""
+    import warnings
+
+    lightning_log = logging.getLogger("lightning")
+    if logging.getLogger().hasHandlers():
+        for h in [h for h in lightning_log.handlers if isinstance(h, logging.StreamHandler)]:
+            lightning_log.removeHandler(h)
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in lg.filters):
+            lg.addFilter(_DropNoise())
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.pytorch.trainer.connectors.checkpoint_connector",
+    ):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in lg.filters):
+            lg.addFilter(_DropNoise())
+    warnings.filterwarnings("ignore", message=r".*`validation_step` but have no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
 def build_trainer(config: TrainConfig, callbacks: list | None = None, enable_logger: bool = True):
     """The Lightning Trainer of a config (step-based, checkpoints every N steps and at the end,
     TensorBoard with the learning rate, validation every ``run.val_every_n_steps`` when ``data.val`` is
@@ -222,6 +257,7 @@ def build_trainer(config: TrainConfig, callbacks: list | None = None, enable_log
 
     from fast_hamer_core.distill.checkpoints import StepCheckpoints
 
+    quiet_lightning_logs()
     r, o = config.run, config.optim
     precision = o.precision
     if precision == "auto":
