@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resume", metavar="CKPT", help="resume from a Lightning checkpoint (e.g. .../last.ckpt)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--force", action="store_true", help="train into a run folder that already holds checkpoints"
+    )
     p.set_defaults(func=run)
 
 
@@ -48,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from fast_hamer_core.distill.trainer import train
 
+    existing = sorted((config.run_dir / "checkpoints").glob("*.ckpt"))
+    if existing and not args.resume and not args.force:
+        raise ValueError(
+            f"{config.run_dir} already holds checkpoints ({', '.join(p.name for p in existing[:3])}); resume "
+            "with --resume, choose another --set name=..., or pass --force to overwrite them"
+        )
     module = train(config, resume=args.resume)
     print(
         f"done: {config.name} trained to step {module.final_step}; "
