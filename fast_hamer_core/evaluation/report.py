@@ -143,7 +143,8 @@ def scatter_plot(results: list[dict[str, Any]], path: str | Path) -> Path:
     biggest = max(p[3] for p in points) or 1
     for label, fps, err, params in points:
         ax.scatter(fps, err, s=80 + 1500 * params / biggest, alpha=0.5, edgecolors="k")
-        ax.annotate(f"{label}\n{params / 1e6:.{0 if params >= 1e7 else 1}f}M", (fps, err), ha="center", va="center", fontsize=8)
+        size = f"{params / 1e6:.{0 if params >= 1e7 else 1}f}M"  # 0.2M, 4.3M, 40M
+        ax.annotate(f"{label}\n{size}", (fps, err), ha="center", va="center", fontsize=8)
     ax.set_xlabel("FPS (batch 1)")
     ax.set_ylabel(f"PA-MPJPE (mm, {datasets[0] if datasets else ''})")
     ax.set_title("Accuracy vs speed (circle area ~ parameters)")
