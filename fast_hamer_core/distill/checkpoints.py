@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,17 @@ def parse_step_name(name: str) -> int | None:
 
 def checkpoint_step(path: str | os.PathLike) -> int:
     """The optimiser step a trainer checkpoint was written at (its ``global_step``)."""
-    import torch
+    return checkpoint_position(path)[0]
 
+
+def checkpoint_position(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(optimiser step, epoch, batches already taken in that epoch) of a trainer checkpoint: where a
+    resumed data stream has to continue (one endless epoch when ``data.resampled``)."""
     data = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
-    return int(data.get("global_step", 0))
+    step, epoch = int(data.get("global_step", 0)), int(data.get("epoch", 0))
+    progress = (data.get("loops") or {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    in_epoch = int(progress.get("current", {}).get("ready", step))
+    return step, epoch, in_epoch
 
 
 class StepCheckpoints(pl.Callback):

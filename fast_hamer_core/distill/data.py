@@ -414,6 +414,7 @@ class HandShardDataset(torch.utils.data.IterableDataset):
     epoch: int = 0
     #: Batches already trained on (resume): the first pass skips them, see :meth:`skip_batches`.
     resume_batches: int = 0
+    resume_epoch: int = 0
     batch_size: int = 1
 
     def __post_init__(self) -> None:
@@ -422,11 +423,13 @@ class HandShardDataset(torch.utils.data.IterableDataset):
             raise ValueError("HandShardDataset needs at least one shard source")
         self._shards = {s.name: check_shards(s.name, s.urls) for s in self.sources}
 
-    def skip_batches(self, batches: int, batch_size: int) -> None:
-        """Make the first pass skip the samples of ``batches`` batches of ``batch_size`` already trained on
-        (per reader: a DataLoader worker skips the batches it would have produced). Skipped samples still
-        draw their augmentation, so the random stream after them is the one an uninterrupted run sees."""
+    def skip_batches(self, batches: int, batch_size: int, epoch: int = 0) -> None:
+        """Resume inside pass ``epoch``: its stream (seeded by ``epoch``) skips the samples of ``batches``
+        batches of ``batch_size`` already trained on (per reader: a DataLoader worker skips the batches it
+        would have produced). Skipped samples still draw their augmentation, so the random stream after
+        them is the one an uninterrupted run sees."""
         self.resume_batches, self.batch_size = int(batches), int(batch_size)
+        self.epoch = self.resume_epoch = int(epoch)
 
     def _skip_count(self, wid: int, nw: int) -> int:
         """Samples this reader skips: its share of ``resume_batches`` (the loader takes batches from its
@@ -504,7 +507,7 @@ class HandShardDataset(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker_seed = int(info.seed) % 2**32 if info is not None else 0
         rng = np.random.default_rng([self.seed, self.epoch, part, worker_seed])
-        skip = self._skip_count(wid, nw) if self.epoch == 0 else 0
+        skip = self._skip_count(wid, nw) if self.epoch == self.resume_epoch else 0
         self.epoch += 1
         streams = [self._shuffled(self._source_stream(s, rng, part, parts), rng) for s in self.sources]
         weights = np.array([max(s.weight, 0.0) for s in self.sources], dtype=np.float64)

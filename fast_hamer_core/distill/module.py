@@ -197,8 +197,15 @@ class DistillModule(pl.LightningModule):
             pose, betas = out["pred_mano_params"]["hand_pose"], out["pred_mano_params"]["betas"]
             frozen = {n: p.detach() for n, p in self.discriminator.named_parameters()}
             gen = adversarial_generator_loss(functional_call(self.discriminator, frozen, (pose, betas)))
+            # the MoCap draw of a step depends on (seed, step) only: a resumed run draws what it would have
+            g = torch.Generator(device=self.device).manual_seed(
+                self.config.run.seed * 1_000_003 + self.global_step
+            )
             idx = torch.randint(
-                len(self.mocap_pose), (b * self.config.optim.mocap_per_sample,), device=self.device
+                len(self.mocap_pose),
+                (b * self.config.optim.mocap_per_sample,),
+                device=self.device,
+                generator=g,
             )
             disc = adversarial_discriminator_loss(
                 self.discriminator(pose.detach(), betas.detach()),
@@ -267,34 +274,3 @@ class DistillModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["fast_hamer_train_config"] = self.config.to_dict()
         checkpoint["fast_hamer_student"] = self.student.config.to_dict()
-        checkpoint["fast_hamer_rng"] = rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the RNG states saved with the checkpoint (the adversarial prior samples MoCap poses
-        from torch's generator), so that a resumed run continues exactly."""
-        if "fast_hamer_rng" in checkpoint:
-            set_rng_state(checkpoint["fast_hamer_rng"])
-
-
-def rng_state() -> dict[str, Any]:
-    """torch's CPU (and CUDA) and numpy's global generator states, as tensors and numbers only (the
-    checkpoint stays loadable with ``weights_only=True``). Inverse: :func:`set_rng_state`."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-    }  # fmt: skip
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    keys = n["keys"].numpy().astype(np.uint32)
-    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -10,9 +10,10 @@ Outputs in ``<run.output_dir>/<name>/``: ``config.yaml`` (the resolved config), 
 ``run.keep_checkpoints`` kept, plus ``last.ckpt`` = the final step; :mod:`.checkpoints`) and
 ``tensorboard/`` (losses, learning rate, validation loss and PA-MPJPE).
 
-Resuming (``resume=``) restores weights, optimiser, loop counters and the RNG states, and fast-forwards
-the data stream past the samples already trained on, so a resumed run continues bit for bit (exactly with
-``data.num_workers: 0`` on one device; with workers, each worker skips its own share).
+Resuming (``resume=``) restores weights, optimiser and loop counters (Lightning) and fast-forwards the
+data stream past the samples already trained on (same pass seed, augmentation drawn for the skipped ones);
+the adversarial prior's MoCap draws depend on (seed, step) only. So a resumed run continues bit for bit
+(exactly with ``data.num_workers: 0`` on one device; with workers, each worker skips its own share).
 """
 
 from __future__ import annotations
@@ -336,11 +337,11 @@ def _open_cache(config: TrainConfig) -> tuple[Any, bool]:
 
 
 def setup_training(
-    config: TrainConfig, resume_step: int = 0
+    config: TrainConfig, resume_at: tuple[int, int] = (0, 0)
 ) -> tuple[DistillModule, torch.utils.data.DataLoader, torch.utils.data.DataLoader | None]:
     """Data, teacher cache, models and the module for ``config`` (everything but the Trainer) ->
-    (module, training loader, validation loader or None). ``resume_step``: steps already trained (the
-    training stream skips their samples)."""
+    (module, training loader, validation loader or None). ``resume_at``: (epoch, batches of it already
+    trained): the training stream continues there."""
     from fast_hamer_core.models.registry import get_config
 
     crop = crop_config(get_config(config.student.model))
@@ -360,7 +361,7 @@ def setup_training(
         config, student, teacher, teacher_channels=get_config(config.teacher.model).context_dim, mocap=mocap
     )
     dataset = build_dataset(config, crop, cache)
-    dataset.skip_batches(resume_step, config.optim.batch_size)
+    dataset.skip_batches(resume_at[1], config.optim.batch_size, epoch=resume_at[0])
     return module, make_dataloader(config, dataset), val_loader
 
 
@@ -376,20 +377,21 @@ def train(
     ``last.ckpt``); ``module.final_step`` its step."""
     import lightning.pytorch as pl
 
-    from fast_hamer_core.distill.checkpoints import StepCheckpoints, checkpoint_step
+    from fast_hamer_core.distill.checkpoints import StepCheckpoints, checkpoint_position
 
     pl.seed_everything(config.run.seed, workers=True, verbose=False)
-    resume_step = 0
+    resume_step, resume_at = 0, (0, 0)
     if resume is not None:
         if not Path(resume).is_file():
             raise FileNotFoundError(f"checkpoint to resume from not found: {resume}")
-        resume_step = checkpoint_step(resume)
+        resume_step, epoch, in_epoch = checkpoint_position(resume)
+        resume_at = (epoch, in_epoch)
         if resume_step >= config.optim.max_steps:
             raise ValueError(
                 f"{resume} is at step {resume_step}, optim.max_steps is {config.optim.max_steps}: nothing to "
                 "train; raise optim.max_steps to continue"
             )
-    module, loader, val_loader = setup_training(config, resume_step)
+    module, loader, val_loader = setup_training(config, resume_at)
     save_config(config, config.run_dir / "config.yaml")
     trainer = build_trainer(config, callbacks, enable_logger)
     trainer.fit(

@@ -122,6 +122,15 @@ def test_training_from_the_cache_needs_no_teacher(setup, cache_dir, tmp_path):
     cfg = config_from_dict(make_config(setup, "hybrid", tmp_path, **over))
     module, loader, _ = setup_training(cfg)
     assert module.teacher is None and "teacher_features" in next(iter(loader))
+    # no teacher file at all: the student still starts from the teacher's mean parameters (the cache's copy)
+    gone = {**over, "teacher.checkpoint": str(tmp_path / "deleted_teacher.pt")}
+    module, _, _ = setup_training(config_from_dict(make_config(setup, "output", tmp_path, **gone)))
+    assert module.teacher is None
+    teacher = load_model(setup["teacher"])
+    for name in ("init_hand_pose", "init_betas", "init_cam"):
+        torch.testing.assert_close(
+            getattr(module.student.mano_head, name), getattr(teacher.mano_head, name), msg=name
+        )
     # with geometric augmentation the feature maps are stale: the teacher backbone runs online
     cfg = config_from_dict(make_config(setup, "hybrid", tmp_path, **over, **{"data.augment_enabled": True}))
     module, loader, _ = setup_training(cfg)
