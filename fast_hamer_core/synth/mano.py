@@ -222,3 +222,20 @@ def write_synthetic_mano_zip(path: str | Path, arrays: dict[str, np.ndarray] | N
         )
         zf.writestr("mano_v1_2/models/MANO_RIGHT.pkl", synthetic_mano_pkl_bytes(arrays))
     return path
+
+
+def is_synthetic_mano(path: str | Path) -> bool:
+    """Whether ``path`` is a MANO ``.npz`` marked as synthetic (:data:`SYNTHETIC_MARKER_KEY`; cheap: reads
+    the archive's member names only). The models directory and ``mano import`` refuse such a file."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz" or not path.is_file() or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return f"{SYNTHETIC_MARKER_KEY}.npy" in zf.namelist()
+
+
+#: What the tools say about a marked file.
+SYNTHETIC_MANO_MESSAGE = (
+    "is the SYNTHETIC MANO model written by `fast-hamer synth-data` (a random blob, not the licensed "
+    "model): pass it with --mano / mano: where you want it, never as the models directory's MANO"
+)

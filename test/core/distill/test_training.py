@@ -218,3 +218,20 @@ def _dummy_labels() -> dict:
         "has_hand_pose": torch.ones(1),
         "has_betas": torch.ones(1),
     }
+
+
+def test_student_starts_from_local_imagenet_weights(setup, tmp_path):
+    """student.backbone_init: a local timm state-dict file (e.g. ImageNet weights) initialises the backbone."""
+    import timm
+
+    torch.manual_seed(3)
+    imagenet = timm.create_model("test_convnext", pretrained=False)  # stands in for downloaded weights
+    path = tmp_path / "test_convnext_in1k.pth"
+    torch.save(imagenet.state_dict(), path)
+    cfg = config_from_dict(make_config(setup, "none", tmp_path, **{"student.backbone_init": str(path)}))
+    student, _ = build_models(cfg)
+    loaded = student.backbone.model.state_dict()
+    for k, v in imagenet.state_dict().items():
+        if k in loaded:
+            assert torch.equal(loaded[k], v), k
+    assert sum(k in loaded for k in imagenet.state_dict()) > 10

@@ -200,3 +200,15 @@ def test_report_table_and_plot(tmp_path):
     bad.write_text("{}")
     with pytest.raises(ValueError, match="not a `fast-hamer eval` result"):
         load_results([bad])
+    # a results folder, or the shell's results/*.json: prediction files in it are skipped, not errors
+    (tmp_path / "old_pred.json").write_text(json.dumps([[[[0.0] * 3] * 21], [[[0.0] * 3] * 778]]))
+    assert len(load_results([tmp_path / "r0.json", tmp_path / "old_pred.json"])) == 1
+    bad.unlink()
+    assert len(load_results([tmp_path])) == 3  # the folder: its *.json
+    # the same label twice on one dataset is refused (two students of one architecture would merge)
+    (tmp_path / "r3.json").write_text(json.dumps(result("mnv3", "freihand", 7.0, 41.0, 7e6)))
+    with pytest.raises(ValueError, match=r"two results for .mnv3. on freihand.*--label"):
+        markdown_table(load_results([tmp_path]))
+    # existing outputs are kept unless --force
+    with pytest.raises(ValueError, match=r"already exist.*--force"):
+        run_cli(cli_report, ["report", str(files[0]), "--out", str(tmp_path / "t.md")])
