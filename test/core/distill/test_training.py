@@ -221,7 +221,7 @@ def _dummy_labels() -> dict:
 
 
 def test_student_starts_from_local_imagenet_weights(setup, tmp_path):
-    """student.backbone_init: a local timm state-dict file (e.g. ImageNet weights) initialises the backbone."""
+    """student.backbone_init: a local timm state-dict file (ImageNet weights) initialises the backbone."""
     import timm
 
     torch.manual_seed(3)
