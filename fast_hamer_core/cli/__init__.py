@@ -56,17 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Environment that quiets the native loggers of MediaPipe / LiteRT / TensorFlow Lite (read when their
-#: libraries load, so it is set before anything imports them); ``-v`` leaves them as they are.
+#: Environment that quiets glog / TensorFlow-style native loggers where a library reads it (set before
+#: anything imports them); ``-v`` leaves them as they are. MediaPipe's LiteRT ignores it: see
+#: :mod:`fast_hamer_core.cli.native_logs`.
 QUIET_NATIVE_LOGS: dict[str, str] = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def configure_logging(verbose: bool) -> None:
+def configure_logging(verbose: bool, filter_native: bool = False) -> None:
     """One log format for everything, DEBUG with ``-v``; native chatter off unless ``-v`` (an explicit
-    setting in the environment wins)."""
+    setting in the environment wins). ``filter_native``: also drop MediaPipe / LiteRT's INFO / WARNING
+    lines from the process's stderr (the console command does; embedding callers keep their stderr)."""
     if not verbose:
         for key, value in QUIET_NATIVE_LOGS.items():
             os.environ.setdefault(key, value)
+        if filter_native:
+            from fast_hamer_core.cli.native_logs import filter_native_stderr
+
+            filter_native_stderr()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -74,9 +80,10 @@ def configure_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``fast-hamer`` console command (``argv`` None: ``sys.argv``, and the native-log filter on)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args.verbose, filter_native=argv is None)
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
