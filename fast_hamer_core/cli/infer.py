@@ -176,7 +176,8 @@ def run(args: argparse.Namespace, recon=None) -> int:
     with contextlib.nullcontext(recon) if shared else recon:
         results = recon.reconstruct(rgb, camera, detections=detections)
         t2 = time.perf_counter()
-        log.info(
+        say = log.debug if shared else log.info  # a folder: one progress bar, not two lines per image
+        say(
             "%d hand(s) in %s (%s mode, model %s, device %s): load %.0f ms, inference %.0f ms",
             len(results),
             args.image,
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace, recon=None) -> int:
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(doc, indent=1))
-        log.info("wrote %s", args.out)
+        say("wrote %s", args.out)
         if args.render:
             from fast_hamer_core.render import render_overlay
 
@@ -207,5 +208,5 @@ def run(args: argparse.Namespace, recon=None) -> int:
             args.render.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(args.render), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
                 raise RuntimeError(f"cannot write {args.render}")
-            log.info("wrote %s", args.render)
+            say("wrote %s", args.render)
     return len(results) if shared else 0
