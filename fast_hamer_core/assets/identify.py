@@ -232,6 +232,10 @@ def _identify_zip(p: Path) -> Identified:
         return Identified("mano", p, f"MANO archive with {MANO_PKL_NAME}")
     npy = {n[: -len(".npy")] for n in names if n.endswith(".npy")}
     if npy >= MANO_KEYS:
+        from fast_hamer_core.synth.mano import SYNTHETIC_MARKER_KEY
+
+        if SYNTHETIC_MARKER_KEY in npy:
+            return Identified("mano", p, "SYNTHETIC MANO model (.npz from fast-hamer synth-data)")
         return Identified("mano", p, "MANO model (.npz)")
     shown = ", ".join(sorted(names)[:8]) + (" ..." if len(names) > 8 else "")
     raise ValueError(
@@ -487,6 +491,10 @@ def _import_lightning_student(
 
 def _import_mano(ident: Identified, root: Path, manifest: store.Manifest) -> list[Path]:
     from fast_hamer_core.mano import import_mano
+    from fast_hamer_core.synth.mano import SYNTHETIC_MANO_MESSAGE, is_synthetic_mano
+
+    if is_synthetic_mano(ident.path):
+        raise ValueError(f"{ident.path} {SYNTHETIC_MANO_MESSAGE}")
 
     out = import_mano(ident.path, paths.mano_dir(root))
     manifest.record(out, kind="MANO", name="MANO", source=str(ident.path))

@@ -364,6 +364,27 @@ class UntrainedModelError(FileNotFoundError):
     path that does not exist stays a plain FileNotFoundError."""
 
 
+def reject_training_checkpoint(path: Path) -> None:
+    """ValueError telling to run ``fast-hamer export-student`` when ``path`` is a ``fast-hamer train``
+    checkpoint (it holds the student with the trainer's state; the runtime loaders take the export).
+
+    Cheap: only ``.ckpt`` files are opened (memory-mapped, tensors and plain data only)."""
+    if path.suffix != ".ckpt" or not path.is_file():
+        return
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # HaMeR's own .ckpt holds a pickled config: not ours, let its loader read it
+        return
+    if isinstance(data, dict) and "fast_hamer_student" in data:
+        step = data.get("global_step", "?")
+        raise ValueError(
+            f"{path} is a `fast-hamer train` checkpoint (step {step}), not a model checkpoint: export its "
+            f"student first with `fast-hamer export-student {path} --out student.pt`, then pass student.pt"
+        )
+
+
 def resolve_checkpoint(name_or_path: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Path:
     """A checkpoint path from a path or a model name.
 
@@ -376,6 +397,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, models_dir: str | os.Pat
     text = os.fspath(name_or_path)
     p = Path(text).expanduser()
     if text and p.exists():
+        reject_training_checkpoint(p)
         return p
     root = paths.models_dir(models_dir)
     names = registry_names()
@@ -388,6 +410,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, models_dir: str | os.Pat
     if text == TEACHER_NAME:
         ckpt, _ = teacher_paths(models_dir)
         if ckpt.is_file():
+            log.info("model name %s -> %s", text, ckpt)
             return ckpt
         raise UntrainedModelError(
             f"{TEACHER_NAME}: no HaMeR checkpoint at {ckpt}. Get it with "
@@ -396,7 +419,15 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, models_dir: str | os.Pat
         )
     found = student_checkpoints(models_dir, text)
     if found:
-        return found[0][0]
+        chosen, created = found[0]
+        others = (
+            f"; {len(found) - 1} older: {', '.join(f.name for f, _ in found[1:4])}" if len(found) > 1 else ""
+        )
+        log.info(
+            "model name %s -> %s (the newest of %d, created %s%s; pass a path to choose another)",
+            text, chosen, len(found), iso_utc(created), others,
+        )  # fmt: skip
+        return chosen
     where = paths.students_dir(models_dir) / text
     if text in names:
         raise UntrainedModelError(

@@ -129,9 +129,12 @@ def _check_teacher_config(path: Path, report: AssetReport) -> None:
 
 def _check_mano(path: Path, report: AssetReport) -> None:
     from fast_hamer_core.mano import load_mano_arrays
+    from fast_hamer_core.synth.mano import SYNTHETIC_MANO_MESSAGE, is_synthetic_mano
 
     arrays = load_mano_arrays(path)  # checks every required array's shape
     report.notes.append(f"{arrays['v_template'].shape[0]} vertices, {arrays['f'].shape[0]} faces")
+    if is_synthetic_mano(path):  # copied in by hand: meshes would be blobs
+        report.problems.append(f"SYNTHETIC: this {SYNTHETIC_MANO_MESSAGE}")
 
 
 def _check_detector(path: Path, report: AssetReport) -> None:

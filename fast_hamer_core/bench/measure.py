@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fast_hamer_core.bench.options import MIN_RUNS
+from fast_hamer_core.bench.options import MIN_RUNS, ROUNDS, SPREAD_LIMIT
 
 log = logging.getLogger("fast_hamer_core.bench")
 
@@ -55,14 +55,55 @@ def count_gflops(config) -> float:
 
 
 def summarize(times_s: Sequence[float]) -> dict[str, float]:
-    """Median, 95th percentile and mean of ``times_s``, in milliseconds."""
+    """Median, 95th percentile and mean of ``times_s`` in milliseconds, the number of runs and the
+    spread ``(p75 - p25) / median`` (a dimensionless noise measure)."""
     t = np.asarray(times_s, dtype=np.float64) * 1e3
+    median = float(np.median(t))
+    p25, p75 = np.percentile(t, [25, 75])
     return {
-        "median_ms": float(np.median(t)),
+        "median_ms": median,
         "p95_ms": float(np.percentile(t, 95)),
         "mean_ms": float(t.mean()),
         "runs": len(t),
+        "spread": float((p75 - p25) / median) if median > 0 else 0.0,
     }
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def is_reliable(row: dict[str, Any], cpus: int | None = None) -> bool:
+    """Whether a summarised row can carry a ratio: its spread is within :data:`SPREAD_LIMIT` and no more
+    processes were runnable than there are CPUs when it was measured."""
+    cpus = cpus or os.cpu_count() or 1
+    load = row.get("load_1min")
+    return row.get("spread", 0.0) <= SPREAD_LIMIT and (load is None or load <= cpus)
+
+
+def time_interleaved(
+    variants: Sequence[tuple[Callable[[Any], Any], Callable[[], Any]]],
+    repeats: int,
+    warmup: int,
+    budget_s: float,
+    sync: Callable[[], None] = lambda: None,
+    rounds: int = ROUNDS,
+) -> list[list[float]]:
+    """:func:`time_calls` for several ``(call, make_input)`` variants taking turns: every variant is
+    warmed up, then ``rounds`` rounds each time a share of ``repeats`` calls of every variant in turn, so
+    that a change of machine load hits all variants alike instead of one row. ``budget_s`` is per
+    variant. -> the timed seconds per variant, in the order given."""
+    rounds = max(1, min(rounds, repeats))
+    per_round = [repeats // rounds + (1 if r < repeats % rounds else 0) for r in range(rounds)]
+    min_runs = -(-MIN_RUNS // rounds)  # MIN_RUNS over all rounds
+    times: list[list[float]] = [[] for _ in variants]
+    for call, make_input in variants:
+        time_calls(call, make_input, 0, warmup, budget_s, sync)  # warm-up only
+    for n in per_round:
+        for i, (call, make_input) in enumerate(variants):
+            times[i] += time_calls(call, make_input, n, 0, budget_s / rounds, sync, min_runs=min_runs)
+    return times
 
 
 def time_calls(
@@ -72,10 +113,11 @@ def time_calls(
     warmup: int,
     budget_s: float,
     sync: Callable[[], None] = lambda: None,
+    min_runs: int = MIN_RUNS,
 ) -> list[float]:
     """Seconds of ``call(make_input())`` for up to ``repeats`` calls, a fresh input each time (made outside
     the timed region), after ``warmup`` untimed calls; stops early once ``budget_s`` is spent (but never
-    before :data:`MIN_RUNS` timed calls). ``sync`` waits for the device before each clock reading."""
+    before ``min_runs`` timed calls). ``sync`` waits for the device before each clock reading."""
     start = time.perf_counter()
     for _ in range(warmup):
         call(make_input())
@@ -83,6 +125,8 @@ def time_calls(
             break
     times: list[float] = []
     start = time.perf_counter()
+    if repeats <= 0:
+        return times
     while len(times) < repeats:
         x = make_input()
         sync()
@@ -90,7 +134,7 @@ def time_calls(
         call(x)
         sync()
         times.append(time.perf_counter() - t0)
-        if len(times) >= MIN_RUNS and time.perf_counter() - start > budget_s:
+        if len(times) >= min_runs and time.perf_counter() - start > budget_s:
             break
     return times
 

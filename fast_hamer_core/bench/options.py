@@ -23,6 +23,10 @@ PIPELINE_SIZE: tuple[int, int] = (640, 480)
 STAGES: tuple[str, ...] = ("detector", "crops", "network", "mano", "outputs")
 #: Fewest timed runs, whatever the time budget says.
 MIN_RUNS = 3
+#: A row whose spread ((p75 - p25) / median) exceeds this is noisy: ratios built on it are flagged.
+SPREAD_LIMIT = 0.2
+#: Timed rounds the variants of one model take turns in (interleaved, so that load changes hit all alike).
+ROUNDS = 5
 
 #: Documented columns of the JSON rows (and the printed tables).
 LATENCY_COLUMNS: dict[str, str] = {
@@ -35,8 +39,12 @@ LATENCY_COLUMNS: dict[str, str] = {
     "p95_ms": "95th percentile latency, milliseconds",
     "mean_ms": "mean latency, milliseconds",
     "runs": "timed calls",
+    "spread": "(p75 - p25) / median of the timed calls: above SPREAD_LIMIT (0.2) the row is noisy",
+    "load_1min": "1-minute load average right after the row was measured",
+    "reliable": "spread <= SPREAD_LIMIT and load_1min <= CPUs (no other work competed for the cores)",
     "x_torch": "torch latency / this latency (same model, batch): the runtime's speed-up",
     "x_teacher": "teacher latency / this latency (same runtime, batch): the student's speed-up",
+    "ratio_reliable": "every row x_torch / x_teacher are built from is reliable; tables mark others '?'",
 }
 PIPELINE_COLUMNS: dict[str, str] = {
     "model": "registered model name",

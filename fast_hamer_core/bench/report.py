@@ -19,6 +19,35 @@ def _fmt(v: Any, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _ratio(row: dict[str, Any], key: str) -> str:
+    """A ratio cell: the value, with '?' when a row it is built from is noisy (``ratio_reliable`` False)."""
+    value = row.get(key)
+    if value is None:
+        return "-"
+    return format(value, ".2f") + ("" if row.get("ratio_reliable", True) else "?")
+
+
+def _noise_notes(result: BenchResult) -> list[str]:
+    """Which latency rows are noisy and why, and what the '?' marks mean (nothing when all are clean)."""
+    from fast_hamer_core.bench.options import SPREAD_LIMIT
+
+    cpus = os.cpu_count() or 1
+    noisy = [r for r in result.latency if not r.get("reliable", True)]
+    if not noisy:
+        return []
+    lines = [
+        "note: '?' marks a ratio built on a noisy row: do not quote it; rerun on an idle machine "
+        f"(noisy = spread (p75-p25)/median above {100 * SPREAD_LIMIT:.0f}% or 1-min load above {cpus} CPUs)"
+    ]
+    for r in noisy:
+        load = r.get("load_1min")
+        lines.append(
+            f"note: noisy: {r['model']} / {r['runtime']} / batch {r['batch']}: "
+            f"spread {100 * r['spread']:.0f}%" + (f", load {load:.1f}" if load is not None else "")
+        )
+    return lines
+
+
 def _stage_table(rows: list[dict[str, Any]], title: str) -> list[str]:
     """Rows of FPS, median frame time and each stage's share."""
     head = f"{'model':<18} {'runtime':<12} {'mode':<7} {'hands':>5} {'FPS':>6} {'med ms':>7}"
@@ -45,7 +74,7 @@ def format_tables(result: BenchResult) -> str:
     ]
     batches = sorted({r["batch"] for r in result.latency})
     head = f"{'model':<18} {'runtime':<12} {'params_M':>8} {'GFLOPs':>7}"
-    head += "".join(f" {'b' + str(b) + ' med/p95 ms':>18}" for b in batches)
+    head += "".join(f" {'b' + str(b) + ' med/p95 ms ±spread':>24}" for b in batches)
     head += f" {'x_torch(b1)':>11} {'x_teacher(b1)':>13}"
     lines += ["", "Network latency (backbone + head)", head, "-" * len(head)]
     rows: dict[tuple[str, str], dict[int, dict]] = {}
@@ -55,9 +84,12 @@ def format_tables(result: BenchResult) -> str:
         first = per[min(per)]
         line = f"{model:<18} {runtime:<12} {first['params_m']:>8.1f} {first['gflops']:>7.2f}"
         for b in batches:
-            cell = f"{per[b]['median_ms']:.1f}/{per[b]['p95_ms']:.1f}" if b in per else "-"
-            line += f" {cell:>18}"
-        line += f" {_fmt(first['x_torch'], '.2f'):>11} {_fmt(first['x_teacher'], '.2f'):>13}"
+            cell = "-"
+            if b in per:
+                r = per[b]
+                cell = f"{r['median_ms']:.1f}/{r['p95_ms']:.1f} ±{100 * r.get('spread', 0.0):.0f}%"
+            line += f" {cell:>24}"
+        line += f" {_ratio(first, 'x_torch'):>11} {_ratio(first, 'x_teacher'):>13}"
         lines.append(line)
     single = [r for r in result.pipeline if "latency_p50_ms" not in r]
     streamed = [r for r in result.pipeline if "latency_p50_ms" in r]
@@ -89,6 +121,7 @@ def format_tables(result: BenchResult) -> str:
     for s in result.skipped:
         lines.append(f"skipped {s['model']} / {s['runtime']}: {s['reason']}")
     lines += [f"note: {n}" for n in result.notes]
+    lines += _noise_notes(result)
     return "\n".join(lines)
 
 

@@ -1,4 +1,9 @@
-"""The benchmark run: every model x runtime, network latency and pipeline rows, ratios."""
+"""The benchmark run: every model x runtime, network latency and pipeline rows, ratios.
+
+The runtimes and batch sizes of one model are timed in interleaved rounds (all its runners built first),
+so a load change on a shared machine hits every variant alike; each row carries its spread and the load
+average, and a ratio built on a noisy row is marked unreliable (``ratio_reliable``) instead of being a
+headline."""
 
 from __future__ import annotations
 
@@ -21,8 +26,10 @@ from fast_hamer_core.bench.measure import (
     count_params,
     cuda_sync,
     device_name,
+    is_reliable,
+    load_average,
     summarize,
-    time_calls,
+    time_interleaved,
 )
 from fast_hamer_core.bench.options import TEACHER, BenchOptions, BenchResult, options_dict
 from fast_hamer_core.bench.pipeline import _pipeline_inputs, time_pipeline
@@ -75,6 +82,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = log.info) ->
                 "gflops": count_gflops(model.config),
             }
             result.models.append(info)
+            runners = {}
             for runtime in opts.runtimes:
                 try:
                     progress(f"{name} / {runtime}: preparing")
@@ -84,32 +92,10 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = log.info) ->
                     progress(f"{name} / {runtime}: skipped: {exc}")
                     continue
                 runner.mano = mano.to(runner.device)
+                runners[runtime] = runner
+            result.latency += _time_network(model, info, runners, opts, threads, sync, progress)
+            for runtime, runner in runners.items():
                 torch.set_num_threads(threads if runtime == "torch" else 1)  # see load_runtime_model
-                for batch in opts.batches:
-                    shape = (
-                        int(batch),
-                        3,
-                        model.config.preprocess.crop_size,
-                        model.config.preprocess.crop_size,
-                    )
-                    rng = np.random.default_rng(int(batch))
-
-                    def make_input(shape=shape, rng=rng):  # numpy: no torch threads between timed calls
-                        return torch.from_numpy(rng.standard_normal(shape, dtype=np.float32)).to(opts.device)
-
-                    times = time_calls(
-                        runner.run_network, make_input, opts.repeats, opts.warmup, opts.budget_s, sync
-                    )
-                    row = {
-                        "model": name,
-                        "runtime": runtime,
-                        "batch": int(batch),
-                        "params_m": info["params_m"],
-                        "gflops": info["gflops"],
-                        **summarize(times),
-                    }
-                    result.latency.append(row)
-                    progress(f"{name} / {runtime} / batch {batch}: median {row['median_ms']:.1f} ms")
                 if frames is not None:
                     runner = pipeline_runner(runner)
                     runner.synchronize = opts.device.startswith("cuda")
@@ -127,7 +113,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = log.info) ->
                     progress(f"{name} / {runtime} / pipeline: {row['fps']:.1f} FPS, {row['hands']} hands")
                     del recon
                 torch.set_num_threads(threads)
-                del runner  # an idle ONNX Runtime session must not share the cores with the next one
+            runner = None
+            runners.clear()  # an idle ONNX Runtime session must not share the cores with the next one
             del model
             gc.collect()
     finally:
@@ -148,8 +135,47 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = log.info) ->
     return result
 
 
+def _time_network(
+    model, info: dict[str, Any], runners: dict[str, Any], opts: BenchOptions, threads: int, sync, progress
+) -> list[dict[str, Any]]:
+    """Latency rows of one model: every (runtime, batch) variant timed in interleaved rounds
+    (:func:`~fast_hamer_core.bench.measure.time_interleaved`), each with its spread and the load average."""
+    variants, keys = [], []
+    for runtime, runner in runners.items():
+        for batch in opts.batches:
+            crop = model.config.preprocess.crop_size
+            shape = (int(batch), 3, crop, crop)
+            rng = np.random.default_rng(int(batch))
+
+            def make_input(shape=shape, rng=rng):  # numpy: no torch threads between timed calls
+                return torch.from_numpy(rng.standard_normal(shape, dtype=np.float32)).to(opts.device)
+
+            def call(x, runner=runner, runtime=runtime):
+                torch.set_num_threads(threads if runtime == "torch" else 1)  # see load_runtime_model
+                return runner.run_network(x)
+
+            variants.append((call, make_input))
+            keys.append((runtime, int(batch)))
+    times = time_interleaved(variants, opts.repeats, opts.warmup, opts.budget_s, sync)
+    torch.set_num_threads(threads)
+    load = load_average()
+    rows = []
+    for (runtime, batch), t in zip(keys, times, strict=True):
+        row = {"model": info["model"], "runtime": runtime, "batch": batch, "params_m": info["params_m"],
+               "gflops": info["gflops"], **summarize(t), "load_1min": load}  # fmt: skip
+        row["reliable"] = is_reliable(row)
+        rows.append(row)
+        progress(
+            f"{info['model']} / {runtime} / batch {batch}: median {row['median_ms']:.1f} ms, "
+            f"spread {100 * row['spread']:.0f}%"
+        )
+    return rows
+
+
 def add_ratios(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
-    """``x_torch`` and ``x_teacher`` for every row (None where the reference was not measured)."""
+    """``x_torch`` and ``x_teacher`` for every row (None where the reference was not measured), and
+    ``ratio_reliable``: every row a ratio is built from is ``reliable`` (rows without the flag count as
+    reliable)."""
     index = {tuple(r[k] for k in keys): r for r in rows}
     for r in rows:
         key = dict(zip(keys, (r[k] for k in keys), strict=True))
@@ -159,6 +185,8 @@ def add_ratios(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
         )
         r["x_torch"] = torch_row["median_ms"] / r["median_ms"] if torch_row else None
         r["x_teacher"] = teacher_row["median_ms"] / r["median_ms"] if teacher_row else None
+        used = [x for x in (r, torch_row, teacher_row) if x is not None]
+        r["ratio_reliable"] = all(x.get("reliable", True) for x in used)
 
 
 def _environment(opts: BenchOptions) -> dict[str, Any]:

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         overwrite=args.overwrite,
         teacher_name=f"{config.teacher.model}:{ckpt}",
+        progress=True,
     )
     print(
         f"teacher cache {out}: {stats['samples']} hands in {stats['shards']} shards "

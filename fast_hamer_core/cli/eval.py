@@ -17,8 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run a checkpoint (ours, or HaMeR's .ckpt) over a benchmark's evaluation split in its "
         "published layout and write a result JSON: PA-MPJPE / PA-MPVPE (mm), F@5mm / F@15mm, PCK AUC "
         "(0-50 mm) where ground truth is available, FPS at batch 1 and 4 (median after warm-up, device "
-        "synchronised), parameters and GFLOPs. Predictions are written as the [xyz, verts] JSON the "
-        "FreiHAND / HO3D evaluation servers take (HO3D-v2's ground truth is withheld: submit that file).",
+        "synchronised), parameters and GFLOPs. Predictions are written as the zip (pred.json inside) the "
+        "FreiHAND / HO3D evaluation servers take (HO3D-v2's ground truth is withheld: upload that zip). "
+        "Output "
+        "names come from the checkpoint (its file name); existing files are kept unless --force.",
         epilog="example: fast-hamer eval --checkpoint students/mobilenetv3_large/x.pt --dataset freihand "
         "--root ~/data/FreiHAND_pub_v2_eval --out results/mnv3_freihand.json",
     )
@@ -38,14 +40,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--limit", type=int, help="evaluate only the first N samples (smoke tests)")
     p.add_argument("--out", help="result JSON (default results/<label>_<dataset>.json)")
-    p.add_argument("--predictions", help="prediction JSON (default next to --out, *_pred.json)")
-    p.add_argument("--label", help="name of this model in tables and plots (default: the model name)")
+    p.add_argument(
+        "--predictions",
+        help="server upload: .zip with pred.json inside (default next to --out: <out stem>_pred.zip), "
+        "or .json",
+    )
+    p.add_argument(
+        "--label",
+        help="name of this model in tables and plots (default: the checkpoint's file name without suffix)",
+    )
+    p.add_argument("--force", action="store_true", help="replace existing result / prediction files")
     p.add_argument("--no-speed", action="store_true", help="skip the FPS / GFLOPs measurement")
     p.add_argument("--speed-batches", default="1,4", help="batch sizes for FPS (default 1,4)")
     p.add_argument("--warmup", type=int, default=10, help="untimed runs before timing (default 10)")
     p.add_argument("--runs", type=int, default=50, help="timed runs per batch size (default 50)")
     p.add_argument("--fp16", action="store_true", help="time under fp16 autocast (GPU only)")
     p.set_defaults(func=run)
+
+
+#: Checkpoint file stems that name no run: the label comes from the folder above instead.
+GENERIC_STEMS = ("last", "model", "checkpoint", "best")
+
+
+def checkpoint_label(checkpoint: Path) -> str:
+    """The name results of ``checkpoint`` get: its file stem (``smoke_hybrid.pt`` -> ``smoke_hybrid``), or
+    for a generic stem (``last.ckpt``, ``step=N.ckpt``) the run folder's name plus the stem."""
+    stem = checkpoint.stem if checkpoint.is_file() else checkpoint.name
+    if stem in GENERIC_STEMS or stem.startswith("step="):
+        run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+        return f"{run.name}_{stem.replace('=', '')}"
+    return stem
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,11 +85,21 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_eval_set(args.dataset, args.root)  # a missing dataset fails before the model loads
     from fast_hamer_core.assets import resolve_checkpoint
 
-    checkpoint = resolve_checkpoint(args.checkpoint)  # a model name -> its newest checkpoint
-    model = load_model(checkpoint, mano_path=resolve_mano_path(args.mano), device=device)
-    label = args.label or model.config.name
+    checkpoint = resolve_checkpoint(args.checkpoint)  # a model name -> its newest checkpoint (logged)
+    label = args.label or checkpoint_label(checkpoint)
     out = Path(args.out) if args.out else Path("results") / f"{label}_{args.dataset}.json"
-    preds = Path(args.predictions) if args.predictions else out.with_name(out.stem + "_pred.json")
+    preds = Path(args.predictions) if args.predictions else out.with_name(out.stem + "_pred.zip")
+    if out.suffix != ".json":
+        raise ValueError(f"--out {out}: the result file must end in .json")
+    if preds.resolve() == out.resolve():
+        raise ValueError(f"--predictions and --out are the same file: {out}")
+    existing = [p for p in (out, preds) if p.exists()]
+    if existing and not args.force:
+        raise ValueError(
+            f"{' and '.join(map(str, existing))} already exist(s); pass --force to replace, "
+            "or --out / --label for another name"
+        )
+    model = load_model(checkpoint, mano_path=resolve_mano_path(args.mano), device=device)
     speed = None
     if not args.no_speed:
         batches = tuple(int(b) for b in args.speed_batches.split(",") if b.strip())
@@ -78,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         args.limit,
         preds,
         speed,
-        extra={"label": label, "checkpoint": str(args.checkpoint), "root": str(args.root)},
+        extra={"label": label, "checkpoint": str(checkpoint), "root": str(args.root)},
+        progress=True,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
@@ -90,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             f"AUC {m['auc_joints']:.3f}"
         )
     else:
-        print(f"{label} on {args.dataset}: ground truth withheld; submit {preds} to the evaluation server")
+        print(f"{label} on {args.dataset}: ground truth withheld; upload {preds} to the evaluation server")
     if speed:
         fps = ", ".join(f"{k} {v['fps']:.1f} FPS" for k, v in speed["latency"].items())
         print(

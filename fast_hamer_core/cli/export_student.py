@@ -16,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", help="training checkpoint (<run>/checkpoints/last.ckpt or step=N.ckpt)")
     p.add_argument("--out", help="output .pt (default: <models dir>/students/<model>/<run name>.pt)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument(
         "--meta",
         action="append",
@@ -36,12 +37,15 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ValueError(f"bad --meta {item!r}: expected KEY=VALUE")
         meta[key] = value
-    out = args.out
+    data = read_training_checkpoint(args.checkpoint)
+    step = int(data.get("global_step", 0))
+    out = Path(args.out) if args.out else None
     if out is None:
-        data = read_training_checkpoint(args.checkpoint)
         model = data["fast_hamer_student"]["name"]
         run_name = (data.get("fast_hamer_train_config") or {}).get("name") or Path(args.checkpoint).stem
         out = paths.students_dir() / model / f"{run_name}.pt"
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} already exists; pass --force to replace it, or --out for another file")
     path = export_student(args.checkpoint, out, meta)
-    print(f"exported student to {path}")
+    print(f"exported student of {args.checkpoint} (step {step}) to {path}")
     return 0

@@ -11,7 +11,10 @@ import argparse
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from fast_hamer_core.mano import import_mano, load_mano_arrays
+    from fast_hamer_core.synth.mano import SYNTHETIC_MANO_MESSAGE, is_synthetic_mano
 
+    if is_synthetic_mano(args.path):
+        raise ValueError(f"{args.path} {SYNTHETIC_MANO_MESSAGE}")
     dst_dir = None
     if args.models_dir:
         from fast_hamer_core import paths

@@ -16,8 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(training/configs/<student>_<strategy>.yaml): HaMeR's ground-truth losses plus output-, feature- "
         "or hybrid knowledge distillation from the frozen HaMeR teacher. One GPU, several (DDP: --set "
         "run.devices=4) or several machines (torchrun / SLURM, --set run.num_nodes=N): Lightning picks the "
-        "environment up. Logs to TensorBoard, checkpoints every run.checkpoint_every_n_steps steps into "
-        "<run.output_dir>/<name>/checkpoints.",
+        "environment up. Logs to TensorBoard (losses, learning rate, validation on data.val), writes "
+        "step=N.ckpt every run.checkpoint_every_n_steps steps and at the last step into "
+        "<run.output_dir>/<name>/checkpoints "
+        "(last.ckpt = the final step).",
         epilog="example: fast-hamer train --config training/configs/mobilenetv3_large_hybrid.yaml "
         "--set data.root=/data/hamer_training_data --set optim.batch_size=16",
     )
@@ -32,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resume", metavar="CKPT", help="resume from a Lightning checkpoint (e.g. .../last.ckpt)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--force", action="store_true", help="train into a run folder that already holds checkpoints"
+    )
     p.set_defaults(func=run)
 
 
@@ -46,6 +51,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from fast_hamer_core.distill.trainer import train
 
-    train(config, resume=args.resume)
-    log.info("done: checkpoints in %s", config.run_dir / "checkpoints")
+    existing = sorted((config.run_dir / "checkpoints").glob("*.ckpt"))
+    if existing and not args.resume and not args.force:
+        raise ValueError(
+            f"{config.run_dir} already holds checkpoints ({', '.join(p.name for p in existing[:3])}); resume "
+            "with --resume, choose another --set name=..., or pass --force to overwrite them"
+        )
+    module = train(config, resume=args.resume)
+    print(
+        f"done: {config.name} trained to step {module.final_step}; "
+        f"last.ckpt = {module.final_checkpoint.name} "
+        f"in {module.final_checkpoint.parent}"
+    )
     return 0

@@ -12,6 +12,8 @@ Layout: ``<cache_dir>/<source name>/<shard file stem>/`` holding ``index.json`` 
 ``"<key>/<hand>"``, teacher model, crop settings) and one ``.npy`` per array, read memory-mapped:
 ``keypoints_2d`` (N, 21, 3) image px (+ confidence 1), ``keypoints_3d`` (N, 21, 4) m, ``global_orient``
 (N, 1, 3, 3), ``hand_pose`` (N, 15, 3, 3), ``betas`` (N, 10) float32, ``features`` (N, C, h, w) float16.
+``<cache_dir>/mean_params.npz`` holds the teacher head's mean parameters (HaMeR's ``mano_mean_params.npz``
+layout), so that training from the cache alone starts the student where KD with the teacher would.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from fast_hamer_core.distill.augment import (
     AugmentParams,
@@ -43,6 +46,21 @@ log = logging.getLogger(__name__)
 
 ARRAYS: tuple[str, ...] = ("keypoints_2d", "keypoints_3d", "global_orient", "hand_pose", "betas")
 INDEX_NAME = "index.json"
+MEAN_PARAMS_NAME = "mean_params.npz"
+
+
+def write_mean_params(path: str | os.PathLike, head: torch.nn.Module) -> Path:
+    """A head's ``init_hand_pose`` / ``init_betas`` / ``init_cam`` buffers as HaMeR's ``mano_mean_params.npz``
+    (``pose`` (96,), ``shape`` (10,), ``cam`` (3,)), the file ``student.mean_params`` takes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        path,
+        pose=head.init_hand_pose.detach().cpu().numpy().reshape(-1),
+        shape=head.init_betas.detach().cpu().numpy().reshape(-1),
+        cam=head.init_cam.detach().cpu().numpy().reshape(-1),
+    )
+    return path
 
 
 def shard_cache_dir(cache_dir: str | os.PathLike, source: str, shard: str) -> Path:
@@ -151,10 +169,12 @@ def build_teacher_cache(
     device: str | torch.device = "cpu",
     overwrite: bool = False,
     teacher_name: str = "",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run ``teacher`` (a HandMeshModel with MANO, eval mode) over every hand of every shard of ``sources``.
 
     Existing shard entries are skipped unless ``overwrite``. Returns counts and the time spent.
+    ``progress``: a tqdm bar over the shards (hands so far in its postfix).
     Writes are atomic per shard (a temporary directory renamed at the end).
     """
     device = torch.device(device)
@@ -162,36 +182,39 @@ def build_teacher_cache(
     if not getattr(teacher, "has_mano", True):
         raise ValueError("the teacher needs a MANO layer to predict keypoints (pass --mano)")
     cache_dir = Path(cache_dir).expanduser()
+    write_mean_params(cache_dir / MEAN_PARAMS_NAME, teacher.mano_head)
     stats = {"shards": 0, "skipped_shards": 0, "samples": 0, "seconds": 0.0}
     t0 = time.perf_counter()
-    for source in sources:
-        for shard in check_shards(source.name, source.urls):
-            out_dir = shard_cache_dir(cache_dir, source.name, shard)
-            if (out_dir / INDEX_NAME).is_file() and not overwrite:
-                stats["skipped_shards"] += 1
-                continue
-            ids: list[str] = []
-            chunks: dict[str, list[np.ndarray]] = {}
-            pending: list[tuple[str, np.ndarray, np.ndarray, AugmentParams]] = []
-            for rec in iterate_records([shard]):
-                for h, ann in enumerate(rec["hands"]):
-                    params = AugmentParams(flip=float(np.asarray(ann.get("right", 1.0))) < 0.5)
-                    center, size = box_of(ann, crop)
-                    m = crop_matrix(center, size, crop.crop_size, params, rec["image"].shape[1])
-                    x = normalise_crop(warp_image(rec["image"], m, crop.crop_size), crop.mean, crop.std)
-                    pending.append((f"{rec['__key__']}/{h}", x, m, params))
-                    if len(pending) >= batch_size:
-                        _flush(teacher, pending, device, features, crop, ids, chunks)
-            _flush(teacher, pending, device, features, crop, ids, chunks)
-            _write_shard_cache(
-                out_dir,
-                ids,
-                chunks,
-                {"teacher": teacher_name, "shard": shard, "crop": asdict(crop), "features": features},
-            )
-            stats["shards"] += 1
-            stats["samples"] += len(ids)
-            log.info("teacher cache: %s (%d hands)", out_dir, len(ids))
+    shards = [(source, shard) for source in sources for shard in check_shards(source.name, source.urls)]
+    bar = tqdm(shards, desc="teacher cache", unit="shard", disable=not progress, dynamic_ncols=True)
+    for source, shard in bar:
+        out_dir = shard_cache_dir(cache_dir, source.name, shard)
+        if (out_dir / INDEX_NAME).is_file() and not overwrite:
+            stats["skipped_shards"] += 1
+            continue
+        ids: list[str] = []
+        chunks: dict[str, list[np.ndarray]] = {}
+        pending: list[tuple[str, np.ndarray, np.ndarray, AugmentParams]] = []
+        for rec in iterate_records([shard]):
+            for h, ann in enumerate(rec["hands"]):
+                params = AugmentParams(flip=float(np.asarray(ann.get("right", 1.0))) < 0.5)
+                center, size = box_of(ann, crop)
+                m = crop_matrix(center, size, crop.crop_size, params, rec["image"].shape[1])
+                x = normalise_crop(warp_image(rec["image"], m, crop.crop_size), crop.mean, crop.std)
+                pending.append((f"{rec['__key__']}/{h}", x, m, params))
+                if len(pending) >= batch_size:
+                    _flush(teacher, pending, device, features, crop, ids, chunks)
+        _flush(teacher, pending, device, features, crop, ids, chunks)
+        _write_shard_cache(
+            out_dir,
+            ids,
+            chunks,
+            {"teacher": teacher_name, "shard": shard, "crop": asdict(crop), "features": features},
+        )
+        stats["shards"] += 1
+        stats["samples"] += len(ids)
+        bar.set_postfix(hands=stats["samples"])
+        log.debug("teacher cache: %s (%d hands)", out_dir, len(ids))
     stats["seconds"] = time.perf_counter() - t0
     return stats
 

@@ -23,13 +23,23 @@ import yaml
 from fast_hamer_core.distill.augment import AugmentConfig
 from fast_hamer_core.distill.data import FilterConfig, ShardSource
 from fast_hamer_core.distill.losses import STRATEGIES, LossWeights
+from fast_hamer_core.synth import models as _synthetic_models  # noqa: F401  (registers synthetic_*)
 
 
 @dataclass(frozen=True)
 class StudentConfig:
     """The network being trained: a registered model name (``fast_hamer_core.models.list_models()``),
-    an optional local ImageNet init of its backbone, and HaMeR's ``mano_mean_params.npz`` (None: copy the
-    teacher's mean-parameter buffers when there is a teacher, else identity pose / zero betas).
+    an optional local ImageNet init of its backbone, and where the head's mean parameters come from.
+
+    ``backbone_init``: a local ImageNet weights file of the backbone (timm state dict ``.pth`` /
+    ``.safetensors``; for ``fh_*`` students the torchvision / timm classifier's state dict); nothing is
+    downloaded. None: random init.
+
+    ``mean_params`` (the MANO pose / shape / camera the head regresses residuals from):
+    ``teacher`` (default, also when null): the teacher checkpoint's buffers - for every strategy,
+    ``none`` included, so that baselines and KD runs start from the same point (from a teacher cache's
+    ``mean_params.npz`` when the teacher file is absent; identity with a warning when neither exists);
+    ``identity``: identity pose, zero betas; or a path to HaMeR's ``mano_mean_params.npz``.
 
     ``init_checkpoint``: fine-tune a trained network instead: our ``.pt``, a Fast-HaMeR / HaMeR ``.ckpt``
     or run folder, or a model name; all backbone + head weights load strictly and it must be a ``model``
@@ -78,10 +88,12 @@ class SourceConfig:
 class DataConfig:
     """Training data: shard sources (paths relative to ``root``), the MoCap file of the adversarial
     prior, augmentation, filters and loader settings. ``resampled``: endless stream of random shards
-    (HaMeR); else epochs over the shards."""
+    (HaMeR); else epochs over the shards. ``val``: held-out shard sources for validation (no
+    augmentation, one pass; see ``run.val_every_n_steps``)."""
 
     root: str = "hamer_training_data"
     train: tuple[SourceConfig, ...] = ()
+    val: tuple[SourceConfig, ...] = ()
     mocap: str | None = "freihand_mocap.npz"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     augment_enabled: bool = True
@@ -97,9 +109,10 @@ class DataConfig:
             return p
         return os.path.join(os.path.expanduser(os.path.expandvars(self.root)), p)
 
-    def sources(self) -> list[ShardSource]:
+    def sources(self, split: str = "train") -> list[ShardSource]:
+        """The ``train`` or ``val`` sources with their shard patterns resolved against ``root``."""
         out = []
-        for s in self.train:
+        for s in self.train if split == "train" else self.val:
             urls = (s.urls,) if isinstance(s.urls, str) else s.urls
             out.append(ShardSource(s.name, tuple(self.resolve(u) for u in urls), s.weight))
         return out
@@ -125,7 +138,10 @@ class OptimConfig:
 @dataclass(frozen=True)
 class RunConfig:
     """Where and how Lightning runs: devices (``auto``, a count or a list), nodes, strategy (``auto`` ->
-    DDP when more than one device), logging/checkpoint intervals in steps, seed, output directory."""
+    DDP when more than one device), logging/checkpoint intervals in steps, seed, output directory.
+
+    ``val_every_n_steps``: validate on ``data.val`` every N steps (0: only after the last step), at most
+    ``val_max_batches`` batches (0: the whole split); logged as ``val/loss_gt`` and ``val/pa_mpjpe_mm``."""
 
     output_dir: str = "runs"
     accelerator: str = "auto"
@@ -135,6 +151,8 @@ class RunConfig:
     log_every_n_steps: int = 50
     checkpoint_every_n_steps: int = 1000
     keep_checkpoints: int = 2
+    val_every_n_steps: int = 0
+    val_max_batches: int = 50
     seed: int = 0
     progress_bar: bool = True
 
@@ -161,6 +179,10 @@ class TrainConfig:
                 raise ValueError(f"distill.{name} must be >= 0")
         if self.optim.batch_size < 1 or self.optim.max_steps < 1:
             raise ValueError("optim.batch_size and optim.max_steps must be >= 1")
+        if self.run.checkpoint_every_n_steps < 1:
+            raise ValueError("run.checkpoint_every_n_steps must be >= 1")
+        if self.run.val_every_n_steps < 0 or self.run.val_max_batches < 0:
+            raise ValueError("run.val_every_n_steps and run.val_max_batches must be >= 0")
 
     @property
     def needs_teacher(self) -> bool:

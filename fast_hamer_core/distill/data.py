@@ -412,12 +412,32 @@ class HandShardDataset(torch.utils.data.IterableDataset):
     seed: int = 0
     teacher_cache: Any = None
     epoch: int = 0
+    #: Batches already trained on (resume): the first pass skips them, see :meth:`skip_batches`.
+    resume_batches: int = 0
+    resume_epoch: int = 0
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
         super().__init__()
         if not self.sources:
             raise ValueError("HandShardDataset needs at least one shard source")
         self._shards = {s.name: check_shards(s.name, s.urls) for s in self.sources}
+
+    def skip_batches(self, batches: int, batch_size: int, epoch: int = 0) -> None:
+        """Resume inside pass ``epoch``: its stream (seeded by ``epoch``) skips the samples of ``batches``
+        batches of ``batch_size`` already trained on (per reader: a DataLoader worker skips the batches it
+        would have produced). Skipped samples still draw their augmentation, so the random stream after
+        them is the one an uninterrupted run sees."""
+        self.resume_batches, self.batch_size = int(batches), int(batch_size)
+        self.epoch = self.resume_epoch = int(epoch)
+
+    def _skip_count(self, wid: int, nw: int) -> int:
+        """Samples this reader skips: its share of ``resume_batches`` (the loader takes batches from its
+        workers in turn), times the batch size."""
+        if self.resume_batches <= 0:
+            return 0
+        mine = len(range(wid, self.resume_batches, nw))
+        return mine * self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch`` in the random seed of the next pass (passes also count themselves)."""
@@ -487,6 +507,7 @@ class HandShardDataset(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker_seed = int(info.seed) % 2**32 if info is not None else 0
         rng = np.random.default_rng([self.seed, self.epoch, part, worker_seed])
+        skip = self._skip_count(wid, nw) if self.epoch == self.resume_epoch else 0
         self.epoch += 1
         streams = [self._shuffled(self._source_stream(s, rng, part, parts), rng) for s in self.sources]
         weights = np.array([max(s.weight, 0.0) for s in self.sources], dtype=np.float64)
@@ -499,15 +520,24 @@ class HandShardDataset(torch.utils.data.IterableDataset):
             except StopIteration:
                 active.remove(k)
                 continue
-            sample = self._process(item, rng)
+            sample = self._process(item, rng, skip=skip > 0)
             if sample is not None:
+                if skip > 0:
+                    skip -= 1
+                    continue
                 yield sample
 
-    def _process(self, item: dict[str, Any], rng: np.random.Generator) -> dict[str, Any] | None:
+    def _process(
+        self, item: dict[str, Any], rng: np.random.Generator, skip: bool = False
+    ) -> dict[str, Any] | None:
+        """The training sample of ``item`` (None if filtered out); ``skip``: draw its augmentation only
+        and return an empty dict (the sample is not needed, the random stream must advance the same)."""
         ann = clean_annotation(item["ann"], self.filters)
         if ann is None:
             return None
         params = sample_augmentation(self.augment, rng) if self.augment is not None else AugmentParams()
+        if skip:
+            return {}
         teacher, feats = None, None
         if self.teacher_cache is not None:
             teacher, feats = self.teacher_cache.lookup(item["source"], item["url"], item["sample_id"])

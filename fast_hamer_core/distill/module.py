@@ -118,6 +118,13 @@ class DistillModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._teacher_to_device()
 
+    def on_train_epoch_end(self) -> None:
+        """After the first pass, a resumed run's stream no longer skips (DataLoader workers copy the
+        dataset again each epoch)."""
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if hasattr(dataset, "resume_batches"):
+            dataset.resume_batches = 0
+
     def teacher_targets(
         self, batch: dict[str, Any]
     ) -> tuple[dict[str, torch.Tensor] | None, torch.Tensor | None]:
@@ -190,8 +197,15 @@ class DistillModule(pl.LightningModule):
             pose, betas = out["pred_mano_params"]["hand_pose"], out["pred_mano_params"]["betas"]
             frozen = {n: p.detach() for n, p in self.discriminator.named_parameters()}
             gen = adversarial_generator_loss(functional_call(self.discriminator, frozen, (pose, betas)))
+            # the MoCap draw of a step depends on (seed, step) only: a resumed run draws what it would have
+            g = torch.Generator(device=self.device).manual_seed(
+                self.config.run.seed * 1_000_003 + self.global_step
+            )
             idx = torch.randint(
-                len(self.mocap_pose), (b * self.config.optim.mocap_per_sample,), device=self.device
+                len(self.mocap_pose),
+                (b * self.config.optim.mocap_per_sample,),
+                device=self.device,
+                generator=g,
             )
             disc = adversarial_discriminator_loss(
                 self.discriminator(pose.detach(), betas.detach()),
@@ -213,8 +227,39 @@ class DistillModule(pl.LightningModule):
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in terms.items() if k not in ("loss", "kd")}, batch_size=b
         )
-        self.log("trained_steps", float(self.global_step + 1), batch_size=b)  # checkpoint ordering
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=b)
         return {"loss": terms["loss"], **{k: v.detach() for k, v in terms.items() if k != "loss"}}
+
+    # ----------------------------------------------------------------------------------------------
+    # Validation on the held-out split (data.val): ground-truth loss and PA-MPJPE
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_errors_mm: list[np.ndarray] = []
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """The supervised loss (``val/loss_gt``, HaMeR's weights; no KD term: the teacher may be absent)
+        and the per-hand PA-MPJPE of the 21 joints against the annotated 3D keypoints, in mm."""
+        from fast_hamer_core.evaluation.metrics import pa_mpjpe_mm
+
+        out = self.student(batch["img"])
+        terms = ground_truth_losses(out, batch, self.config.loss)
+        b = batch["img"].shape[0]
+        self.log("val/loss_gt", terms["gt"], batch_size=b, sync_dist=True)
+        gt = batch["keypoints_3d"]  # (B, 21, 4): xyz + confidence
+        keep = (gt[..., 3] > 0).all(dim=1).cpu().numpy()
+        if keep.any():
+            pred = out["pred_keypoints_3d"].detach().double().cpu().numpy()[keep]
+            self._val_errors_mm.append(pa_mpjpe_mm(pred, gt[..., :3].double().cpu().numpy()[keep]))
+
+    def on_validation_epoch_end(self) -> None:
+        errors = getattr(self, "_val_errors_mm", [])
+        if errors:
+            e = np.concatenate(errors)
+            self.log("val/pa_mpjpe_mm", float(e.mean()), sync_dist=True)
+            log.info("step %d: validation PA-MPJPE %.2f mm on %d hands", self.global_step, e.mean(), len(e))
+
+    # ----------------------------------------------------------------------------------------------
+    # Optimiser and checkpoints
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """AdamW over student + phi (the public code forgets phi) + discriminator, same lr / weight decay."""

@@ -7,7 +7,8 @@ the ground truth by :class:`~fast_hamer_core.evaluation.metrics.MeshEvaluator` (
 so the translation and the frame convention do not matter for the scores).
 
 Predictions are written as the JSON the FreiHAND and HO3D evaluation servers take: a pair of lists
-``[xyz, verts]``, ``xyz[i]`` (21, 3) and ``verts[i]`` (778, 3) in metres, in the dataset's order.
+``[xyz, verts]``, ``xyz[i]`` (21, 3) and ``verts[i]`` (778, 3) in metres, in the dataset's order, as
+``pred.json`` inside a zip (what both CodaLab servers expect to be uploaded: :func:`write_predictions`).
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def predict(
     batch_size: int = 16,
     limit: int | None = None,
     opengl: bool | None = None,
+    progress: bool = False,
 ) -> Predictions:
     """Run ``model`` (HandMeshModel with MANO) over ``dataset``. ``opengl``: output in OpenGL axes
-    (default: True for HO3D, whose ground truth uses them, False for FreiHAND)."""
+    (default: True for HO3D, whose ground truth uses them, False for FreiHAND). ``progress``: a tqdm bar."""
+    from tqdm import tqdm
+
     from fast_hamer_core.preprocess import crop_hands, normalize_crops
 
     if not getattr(model, "has_mano", False):
@@ -60,6 +64,7 @@ def predict(
     order = list(dataset.joint_order)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     ids, joints, verts = [], [], []
+    bar = tqdm(total=n, desc=f"eval {dataset.name}", unit="hand", disable=not progress, dynamic_ncols=True)
     for start in range(0, n, batch_size):
         samples = [dataset[i] for i in range(start, min(n, start + batch_size))]
         crops = np.concatenate(
@@ -85,6 +90,8 @@ def predict(
         joints.append(j[:, order])
         verts.append(v)
         ids.extend(s.sample_id for s in samples)
+        bar.update(len(samples))
+    bar.close()
     return Predictions(ids, np.concatenate(joints), np.concatenate(verts))
 
 
@@ -101,13 +108,37 @@ def score(dataset: FreiHANDEval | HO3DEval, preds: Predictions) -> dict[str, Any
     return ev.summary()
 
 
+#: The member name both evaluation servers read from the uploaded zip.
+PREDICTION_MEMBER = "pred.json"
+
+
 def write_predictions(path: str | Path, preds: Predictions) -> Path:
-    """The servers' JSON: ``[xyz_list, verts_list]`` (see the module docstring)."""
+    """The servers' ``[xyz_list, verts_list]`` JSON (see the module docstring): a ``.zip`` path gets
+    ``pred.json`` inside it (upload that file as it is), any other path the plain JSON."""
+    import zipfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump([preds.joints_m.round(6).tolist(), preds.vertices_m.round(6).tolist()], f)
+    text = json.dumps([preds.joints_m.round(6).tolist(), preds.vertices_m.round(6).tolist()])
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(PREDICTION_MEMBER, text)
+    else:
+        path.write_text(text)
     return path
+
+
+def read_predictions(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(xyz (N, 21, 3), verts (N, 778, 3)) from what :func:`write_predictions` wrote. Inverse of it."""
+    import zipfile
+
+    path = Path(path)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            data = json.loads(zf.read(PREDICTION_MEMBER))
+    else:
+        data = json.loads(path.read_text())
+    return np.asarray(data[0]), np.asarray(data[1])
 
 
 write_ho3d_predictions = write_predictions
@@ -122,10 +153,11 @@ def evaluate(
     predictions_path: str | Path | None = None,
     speed: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Predict, score, write predictions; returns the JSON-ready result record ``fast-hamer report`` reads."""
     t0 = time.perf_counter()
-    preds = predict(model, dataset, device, batch_size, limit)
+    preds = predict(model, dataset, device, batch_size, limit, progress=progress)
     metrics = score(dataset, preds)
     result: dict[str, Any] = {
         "model": model.config.name,

@@ -11,9 +11,12 @@ area proportional to the parameter count, one labelled circle per model (matplot
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("pa_mpjpe_mm", "PA-MPJPE", "{:.2f}"),
@@ -24,22 +27,35 @@ METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def is_prediction_file(data: Any) -> bool:
+    """Whether parsed JSON is a server prediction file (``[xyz_list, verts_list]``) rather than a result."""
+    return isinstance(data, list) and len(data) == 2 and all(isinstance(x, list) for x in data)
+
+
 def load_results(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Read result JSON files; ValueError naming a file that is not a ``fast-hamer eval`` result."""
-    out = []
+    """Read result JSON files (a folder: its ``*.json``); server prediction files that a glob such as
+    ``results/*.json`` picks up are skipped with a note. ValueError naming a file that is neither."""
+    files: list[Path] = []
     for p in paths:
         p = Path(p)
+        files.extend(sorted(p.glob("*.json")) if p.is_dir() else [p])
+    out = []
+    for p in files:
         if not p.is_file():
             raise FileNotFoundError(f"result file not found: {p}")
         try:
             data = json.loads(p.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{p} is not JSON: {exc}") from exc
+        if is_prediction_file(data):
+            log.info("skipping %s: server predictions, not a result", p)
+            continue
         if not isinstance(data, dict) or "model" not in data or "dataset" not in data:
             raise ValueError(f"{p} is not a `fast-hamer eval` result (needs 'model' and 'dataset')")
+        data.setdefault("_file", str(p))
         out.append(data)
     if not out:
-        raise ValueError("no result files given")
+        raise ValueError("no `fast-hamer eval` result files given")
     return out
 
 
@@ -47,8 +63,16 @@ def merge_rows(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
     """One row per label: speed/size from any of its results, metrics per dataset. -> (rows, datasets)."""
     rows: dict[str, dict[str, Any]] = {}
     datasets: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
     for r in results:
         label = r.get("label") or r["model"]
+        key = (label, r["dataset"])
+        if key in seen:
+            raise ValueError(
+                f"two results for {label!r} on {r['dataset']}: {seen[key]} and {r.get('_file', '?')}; "
+                "give them different labels (`fast-hamer eval --label`) or pass only one"
+            )
+        seen[key] = r.get("_file", "?")
         row = rows.setdefault(label, {"label": label, "metrics": {}})
         if r.get("speed") and "speed" not in row:
             row["speed"] = r["speed"]
@@ -119,7 +143,8 @@ def scatter_plot(results: list[dict[str, Any]], path: str | Path) -> Path:
     biggest = max(p[3] for p in points) or 1
     for label, fps, err, params in points:
         ax.scatter(fps, err, s=80 + 1500 * params / biggest, alpha=0.5, edgecolors="k")
-        ax.annotate(f"{label}\n{params / 1e6:.0f}M", (fps, err), ha="center", va="center", fontsize=8)
+        size = f"{params / 1e6:.{0 if params >= 1e7 else 1}f}M"  # 0.2M, 4.3M, 40M
+        ax.annotate(f"{label}\n{size}", (fps, err), ha="center", va="center", fontsize=8)
     ax.set_xlabel("FPS (batch 1)")
     ax.set_ylabel(f"PA-MPJPE (mm, {datasets[0] if datasets else ''})")
     ax.set_title("Accuracy vs speed (circle area ~ parameters)")

@@ -86,3 +86,21 @@ def test_infer_errors_are_one_clear_line(tmp_path, capsys, student_checkpoint, s
     assert main([*argv, "--mano", str(tmp_path / "MANO_RIGHT.pkl")]) == 2
     err = capsys.readouterr().err
     assert "MANO" in err and "mano.is.tue.mpg.de" in err
+
+
+def test_infer_folder_of_images(tmp_path):
+    """A folder as --image: every image in name order in one JSON (a frame per image); other files ignored."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("hamer_test5.jpg", "hamer_test1.jpg"):
+        (folder / name).write_bytes((HANDS_DIR / name).read_bytes())
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "hands.json"
+    assert main(["infer", "--image", str(folder), "--out", str(out), "--detection-mode", "fast"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "folder" and doc["pipeline_mode"] == "frame"
+    assert [f["name"] for f in doc["frames"]] == ["hamer_test1", "hamer_test5"]
+    assert len(doc["frames"][1]["hands"]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["infer", "--image", str(empty)]) == 2  # a clear error, no traceback

@@ -69,7 +69,7 @@ def cache_dir(setup, tmp_path_factory):
 
 def test_cached_targets_equal_the_online_teacher(setup, cache_dir):
     cfg = config_from_dict(make_config(setup, "hybrid", cache_dir.parent / "runs"))
-    module, _ = setup_training(cfg)
+    module, _, _ = setup_training(cfg)
     teacher = module.teacher
     cache = TeacherCache(cache_dir)
     crop = CropConfig()
@@ -111,7 +111,7 @@ def test_cached_targets_equal_the_online_teacher(setup, cache_dir):
 def test_training_from_the_cache_needs_no_teacher(setup, cache_dir, tmp_path):
     over = {"distill.cache_dir": str(cache_dir), "optim.max_steps": 6}
     cfg = config_from_dict(make_config(setup, "output", tmp_path, **over))
-    module, loader = setup_training(cfg)
+    module, loader, _ = setup_training(cfg)
     assert module.teacher is None  # output KD entirely from the cache: ViT-H never loaded
     batch = next(iter(loader))
     assert "teacher_keypoints_2d" in batch
@@ -120,11 +120,20 @@ def test_training_from_the_cache_needs_no_teacher(setup, cache_dir, tmp_path):
     assert len(rec.steps) == 6 and all("kd_keypoints_2d" in s for s in rec.steps)
     # hybrid without geometric augmentation: cached feature maps too, still no teacher
     cfg = config_from_dict(make_config(setup, "hybrid", tmp_path, **over))
-    module, loader = setup_training(cfg)
+    module, loader, _ = setup_training(cfg)
     assert module.teacher is None and "teacher_features" in next(iter(loader))
+    # no teacher file at all: the student still starts from the teacher's mean parameters (the cache's copy)
+    gone = {**over, "teacher.checkpoint": str(tmp_path / "deleted_teacher.pt")}
+    module, _, _ = setup_training(config_from_dict(make_config(setup, "output", tmp_path, **gone)))
+    assert module.teacher is None
+    teacher = load_model(setup["teacher"])
+    for name in ("init_hand_pose", "init_betas", "init_cam"):
+        torch.testing.assert_close(
+            getattr(module.student.mano_head, name), getattr(teacher.mano_head, name), msg=name
+        )
     # with geometric augmentation the feature maps are stale: the teacher backbone runs online
     cfg = config_from_dict(make_config(setup, "hybrid", tmp_path, **over, **{"data.augment_enabled": True}))
-    module, loader = setup_training(cfg)
+    module, loader, _ = setup_training(cfg)
     assert module.teacher is not None and "teacher_features" not in next(iter(loader))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
@@ -28,7 +29,7 @@ def test_strategy_trains_and_keeps_teacher_frozen(setup, tmp_path, strategy):
     # loss stalls, so this test weights KD above GT to see that the KD terms are optimisable.
     cfg = config_from_dict(make_config(setup, strategy, tmp_path, **{"distill.lambda_kd": 10.0}))
     rec = Recorder()
-    module, loader = setup_training(cfg)
+    module, loader, _ = setup_training(cfg)
     teacher_before = copy.deepcopy(module.teacher.state_dict()) if module.teacher is not None else None
     phi_before = module.phi.conv.weight.detach().clone() if module.phi is not None else None
     build_trainer(cfg, [rec], enable_logger=False).fit(module, train_dataloaders=loader)
@@ -58,7 +59,7 @@ def test_strategy_trains_and_keeps_teacher_frozen(setup, tmp_path, strategy):
 
 def test_phi_gets_gradients_and_adversarial_terms_stay_separate(setup, tmp_path):
     cfg = config_from_dict(make_config(setup, "hybrid", tmp_path, **{"loss.adversarial": 0.0005}))
-    module, loader = setup_training(cfg)
+    module, loader, _ = setup_training(cfg)
     module.train()
     batch = next(iter(loader))
     terms = module.compute_losses(batch)
@@ -90,32 +91,57 @@ def test_phi_gets_gradients_and_adversarial_terms_stay_separate(setup, tmp_path)
     }
 
 
-def test_checkpoint_resumes_to_the_same_loss(setup, tmp_path):
-    """12 steps straight vs 6 steps + checkpoint + resume for 6 more: the same losses and weights."""
-    over = {"optim.max_steps": 12, "run.checkpoint_every_n_steps": 6, "run.keep_checkpoints": 5}
+def test_checkpoint_resumes_bit_exactly(setup, tmp_path):
+    """12 steps straight vs 5 steps + checkpoint + resume for 7 more, with augmentation, a shuffle buffer,
+    resampled shards and the adversarial prior (torch's RNG): identical losses and weights."""
+    over = {
+        "optim.max_steps": 12, "run.checkpoint_every_n_steps": 5, "run.keep_checkpoints": 0,
+        "data.augment_enabled": True, "data.shuffle_buffer": 4, "data.resampled": True,
+        "loss.adversarial": 0.0005,
+    }  # fmt: skip
     full = Recorder()
-    cfg_a = config_from_dict(make_config(setup, "hybrid", tmp_path / "a", setup["pair"], **over))
+    cfg_a = config_from_dict(make_config(setup, "hybrid", tmp_path / "a", **over))
     module_a = train(cfg_a, callbacks=[full], enable_logger=False)
-    cfg_b = config_from_dict(
-        make_config(setup, "hybrid", tmp_path / "b", setup["pair"], **{**over, "optim.max_steps": 6})
-    )
-    train(cfg_b, enable_logger=False)
-    ckpt = cfg_b.run_dir / "checkpoints" / "step=6.ckpt"
-    assert ckpt.is_file(), sorted(p.name for p in (cfg_b.run_dir / "checkpoints").iterdir())
-    stored = torch.load(ckpt, map_location="cpu", weights_only=False)
+    names = sorted(p.name for p in (cfg_a.run_dir / "checkpoints").iterdir())
+    assert names == ["last.ckpt", "step=10.ckpt", "step=12.ckpt", "step=5.ckpt"]  # the end is always saved
+    assert module_a.final_step == 12 and module_a.final_checkpoint.name == "step=12.ckpt"
+    last = torch.load(cfg_a.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == 12
+    ckpt = cfg_a.run_dir / "checkpoints" / "step=5.ckpt"
+    stored = torch.load(ckpt, map_location="cpu", weights_only=True)  # loadable without running code
+    assert stored["global_step"] == 5
     assert not any(k.startswith("teacher") for k in stored["state_dict"])
     assert any(k.startswith("phi.") for k in stored["state_dict"])
     resumed = Recorder()
-    cfg_c = config_from_dict(make_config(setup, "hybrid", tmp_path / "c", setup["pair"], **over))
+    cfg_c = config_from_dict(make_config(setup, "hybrid", tmp_path / "c", **over))
     module_c = train(cfg_c, resume=ckpt, callbacks=[resumed], enable_logger=False)
-    assert len(resumed.steps) == 6
-    np.testing.assert_allclose(
-        [s["loss"] for s in resumed.steps], [s["loss"] for s in full.steps[6:]], rtol=1e-5
-    )
+    assert len(resumed.steps) == 7
+    assert [s["loss"] for s in resumed.steps] == [s["loss"] for s in full.steps[5:]]
     for (k, v), w in zip(
         module_a.student.state_dict().items(), module_c.student.state_dict().values(), strict=True
     ):
-        torch.testing.assert_close(v, w, rtol=1e-5, atol=1e-6, msg=k)
+        assert torch.equal(v, w), k
+    with pytest.raises(ValueError, match="nothing to train"):
+        train(cfg_c, resume=cfg_c.run_dir / "checkpoints" / "last.ckpt", enable_logger=False)
+
+
+def test_validation_and_learning_rate_are_logged(setup, tmp_path):
+    """data.val: validation loss and PA-MPJPE every run.val_every_n_steps steps; train/lr every step."""
+    over = {"optim.max_steps": 4, "run.val_every_n_steps": 2, "run.log_every_n_steps": 1}
+    data = make_config(setup, "output", tmp_path, **over)
+    data["data"]["val"] = [{"name": "held-out", "urls": [str(p) for p in setup["pair"]]}]
+    cfg = config_from_dict(data)
+    metrics: list[dict[str, float]] = []
+
+    class Spy(pl.Callback):
+        def on_validation_end(self, trainer, module):
+            metrics.append({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+    train(cfg, callbacks=[Spy()], enable_logger=False)
+    assert len(metrics) == 2  # steps 2 and 4
+    for m in metrics:
+        assert 0 < m["val/pa_mpjpe_mm"] < 1000 and m["val/loss_gt"] > 0
+        assert m["train/lr"] == pytest.approx(cfg.optim.lr)
 
 
 def test_student_starts_from_teacher_mean_params(setup, tmp_path):
@@ -124,6 +150,15 @@ def test_student_starts_from_teacher_mean_params(setup, tmp_path):
     for name in ("init_hand_pose", "init_betas", "init_cam"):
         assert torch.equal(getattr(student.mano_head, name), getattr(teacher.mano_head, name))
     assert student.mano is not teacher.mano  # the student's train() must not reach into the teacher
+    # the `none` baseline starts from the same point (no confound), unless told otherwise
+    baseline, no_teacher = build_models(config_from_dict(make_config(setup, "none", tmp_path)))
+    assert no_teacher is None
+    for name in ("init_hand_pose", "init_betas", "init_cam"):
+        assert torch.equal(getattr(baseline.mano_head, name), getattr(teacher.mano_head, name))
+    identity, _ = build_models(
+        config_from_dict(make_config(setup, "none", tmp_path, **{"student.mean_params": "identity"}))
+    )
+    assert not torch.equal(identity.mano_head.init_hand_pose, teacher.mano_head.init_hand_pose)
 
 
 def test_student_fine_tunes_from_init_checkpoint(setup, tmp_path):
@@ -183,3 +218,20 @@ def _dummy_labels() -> dict:
         "has_hand_pose": torch.ones(1),
         "has_betas": torch.ones(1),
     }
+
+
+def test_student_starts_from_local_imagenet_weights(setup, tmp_path):
+    """student.backbone_init: a local timm state-dict file (ImageNet weights) initialises the backbone."""
+    import timm
+
+    torch.manual_seed(3)
+    imagenet = timm.create_model("test_convnext", pretrained=False)  # stands in for downloaded weights
+    path = tmp_path / "test_convnext_in1k.pth"
+    torch.save(imagenet.state_dict(), path)
+    cfg = config_from_dict(make_config(setup, "none", tmp_path, **{"student.backbone_init": str(path)}))
+    student, _ = build_models(cfg)
+    loaded = student.backbone.model.state_dict()
+    for k, v in imagenet.state_dict().items():
+        if k in loaded:
+            assert torch.equal(loaded[k], v), k
+    assert sum(k in loaded for k in imagenet.state_dict()) > 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -80,8 +81,11 @@ def test_eval_freihand(assets, tmp_path, capsys):
     assert speed["params"] == count_parameters(load_model(assets["ckpt"]))
     assert speed["gflops"] > 0 and set(speed["latency"]) == {"batch_1", "batch_4"}
     assert speed["latency"]["batch_4"]["fps"] > 0 and speed["latency"]["batch_1"]["runs"] == 3
-    # the prediction file: the servers' [xyz, verts] pair, which re-scores to the same metrics
-    xyz, verts = json.loads((tmp_path / "res_pred.json").read_text())
+    # the prediction file: a zip holding pred.json, the servers' [xyz, verts] pair, which re-scores to the
+    # same metrics
+    with zipfile.ZipFile(tmp_path / "res_pred.zip") as zf:
+        assert zf.namelist() == ["pred.json"]
+        xyz, verts = json.loads(zf.read("pred.json"))
     assert np.shape(xyz) == (4, 21, 3) and np.shape(verts) == (4, 778, 3)
     ds = FreiHANDEval(assets["root"] / "freihand")
     ev = MeshEvaluator()
@@ -115,10 +119,11 @@ def test_eval_ho3d_writes_server_json(assets, tmp_path, capsys):
         "--no-speed",
     ]
     assert run_cli(cli_eval, argv) == 0
-    assert "submit" in capsys.readouterr().out
+    assert f"upload {tmp_path / 'ho3d_pred.zip'}" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["metrics"] is None and result["num_samples"] == 4 and "speed" not in result
-    xyz, verts = json.loads((tmp_path / "ho3d_pred.json").read_text())
+    with zipfile.ZipFile(tmp_path / "ho3d_pred.zip") as zf:  # the upload HO3D's server takes, as it is
+        xyz, verts = json.loads(zf.read("pred.json"))
     ds = HO3DEval(root)
     j, v = _direct(assets, ds[1])
     opengl = np.diag([1.0, -1.0, -1.0])
@@ -127,7 +132,9 @@ def test_eval_ho3d_writes_server_json(assets, tmp_path, capsys):
     # with a ground-truth pair beside evaluation.txt the metrics are computed locally
     (root / "evaluation_xyz.json").write_text(json.dumps(xyz))
     (root / "evaluation_verts.json").write_text(json.dumps(verts))
-    assert run_cli(cli_eval, argv) == 0
+    with pytest.raises(ValueError, match=r"already exist.*--force"):  # never a silent overwrite
+        run_cli(cli_eval, argv)
+    assert run_cli(cli_eval, [*argv, "--force"]) == 0
     assert json.loads(out.read_text())["metrics"]["pa_mpjpe_mm"] == pytest.approx(0, abs=1e-3)
 
 
@@ -193,3 +200,15 @@ def test_report_table_and_plot(tmp_path):
     bad.write_text("{}")
     with pytest.raises(ValueError, match="not a `fast-hamer eval` result"):
         load_results([bad])
+    # a results folder, or the shell's results/*.json: prediction files in it are skipped, not errors
+    (tmp_path / "old_pred.json").write_text(json.dumps([[[[0.0] * 3] * 21], [[[0.0] * 3] * 778]]))
+    assert len(load_results([tmp_path / "r0.json", tmp_path / "old_pred.json"])) == 1
+    bad.unlink()
+    assert len(load_results([tmp_path])) == 3  # the folder: its *.json
+    # the same label twice on one dataset is refused (two students of one architecture would merge)
+    (tmp_path / "r3.json").write_text(json.dumps(result("mnv3", "freihand", 7.0, 41.0, 7e6)))
+    with pytest.raises(ValueError, match=r"two results for .mnv3. on freihand.*--label"):
+        markdown_table(load_results([tmp_path]))
+    # existing outputs are kept unless --force
+    with pytest.raises(ValueError, match=r"already exist.*--force"):
+        run_cli(cli_report, ["report", str(files[0]), "--out", str(tmp_path / "t.md")])
