@@ -77,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
     p.add_argument("--out", type=Path, default=Path("result.json"), help="output JSON (default result.json)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out JSON / --render file")
     p.add_argument(
         "--render",
         type=Path,
@@ -176,6 +177,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--save-mesh and --side-view need --checkpoint: landmarks-only mode has no mesh")
     if args.side_view and not args.render:
         raise ValueError("--side-view draws next to the overlay: give --render too")
+    existing = [p for p in (args.out, args.render) if p is not None and p.is_file()]
+    if existing and not args.force:
+        raise ValueError(
+            f"{' and '.join(map(str, existing))} already exist(s); pass --force to replace, or choose --out"
+        )
 
     t0 = time.perf_counter()
     recon = HandReconstructor.from_options(

@@ -104,3 +104,19 @@ def test_infer_folder_of_images(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["infer", "--image", str(empty)]) == 2  # a clear error, no traceback
+
+
+def test_infer_never_overwrites_without_force(tmp_path):
+    out = tmp_path / "hands.json"
+    out.write_text("{}")
+    args = [
+        "infer",
+        "--image",
+        str(HANDS_DIR / "hamer_test5.jpg"),
+        "--out",
+        str(out),
+        "--detection-mode",
+        "fast",
+    ]
+    assert main(args) == 2 and out.read_text() == "{}"  # refused with one clear line, file kept
+    assert main([*args, "--force"]) == 0 and json.loads(out.read_text())["hands"]
