@@ -19,6 +19,24 @@ import struct
 import cv2
 import numpy as np
 
+#: ROS ``sensor_msgs/Image`` colour encodings: (channels, OpenCV conversion to RGB or None). One table for
+#: the node's messages (fast_hamer_ros.image_conversion) and a bag's (fast_hamer_core.bags).
+COLOR_ENCODINGS: dict[str, tuple[int, int | None]] = {
+    "rgb8": (3, None),
+    "bgr8": (3, cv2.COLOR_BGR2RGB),
+    "rgba8": (4, cv2.COLOR_RGBA2RGB),
+    "bgra8": (4, cv2.COLOR_BGRA2RGB),
+    "mono8": (1, cv2.COLOR_GRAY2RGB),
+    "8UC1": (1, cv2.COLOR_GRAY2RGB),
+    "8UC3": (3, cv2.COLOR_BGR2RGB),  # OpenCV's default channel order
+}
+#: ROS depth encodings: (numpy dtype, metres per unit).
+DEPTH_ENCODINGS: dict[str, tuple[str, float]] = {
+    "16UC1": ("u2", 1e-3),
+    "mono16": ("u2", 1e-3),
+    "32FC1": ("f4", 1.0),
+}
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: JPEG start-of-frame markers (baseline, extended, progressive, lossless; Huffman and arithmetic).
 _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})

@@ -19,36 +19,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fast_hamer_core.image_io import ImageDecodeError, decode_rgb
+from fast_hamer_core.image_io import COLOR_ENCODINGS, DEPTH_ENCODINGS, ImageDecodeError, decode_rgb
 
 try:  # a ROS install's cv_bridge; absent from the pip wheels
     from cv_bridge import CvBridge as _CvBridge
 except ImportError:  # pragma: no cover - depends on the installation
     _CvBridge = None
 
-#: Colour encodings accepted by :func:`image_to_rgb`: (channels, OpenCV code to RGB or None).
-COLOR_ENCODINGS: dict[str, tuple[int, int | None]] = {
-    "rgb8": (3, None),
-    "bgr8": (3, cv2.COLOR_BGR2RGB),
-    "rgba8": (4, cv2.COLOR_RGBA2RGB),
-    "bgra8": (4, cv2.COLOR_BGRA2RGB),
-    "mono8": (1, cv2.COLOR_GRAY2RGB),
-    "8UC1": (1, cv2.COLOR_GRAY2RGB),
-    "8UC3": (3, cv2.COLOR_BGR2RGB),  # OpenCV's default channel order
-}
 
 #: One-channel encodings, replicated to grey RGB (the hand detector finds fewer hands in them).
 GREY_ENCODINGS = frozenset({"mono8", "8UC1"})
 
 #: Colour encodings that cv_bridge converts to rgb8 (the generic 8UC* ones are done with numpy).
 _CV_BRIDGE_ENCODINGS = frozenset({"rgb8", "bgr8", "rgba8", "bgra8", "mono8"})
-
-#: Depth encodings accepted by :func:`depth_to_metres`: (numpy dtype, metres per unit).
-DEPTH_ENCODINGS: dict[str, tuple[str, float]] = {
-    "16UC1": ("u2", 1e-3),
-    "mono16": ("u2", 1e-3),
-    "32FC1": ("f4", 1.0),
-}
 
 
 class ImageConversionError(ValueError):

@@ -10,23 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fast_hamer_core.image_io import decode_rgb
-
-#: Raw colour encodings: (channels, OpenCV conversion to RGB or None).
-COLOR_ENCODINGS: dict[str, tuple[int, int | None]] = {
-    "rgb8": (3, None),
-    "bgr8": (3, cv2.COLOR_BGR2RGB),
-    "rgba8": (4, cv2.COLOR_RGBA2RGB),
-    "bgra8": (4, cv2.COLOR_BGRA2RGB),
-    "mono8": (1, cv2.COLOR_GRAY2RGB),
-    "8UC3": (3, cv2.COLOR_BGR2RGB),
-}
-#: Depth encodings: (numpy dtype, metres per unit).
-DEPTH_ENCODINGS: dict[str, tuple[str, float]] = {
-    "16UC1": ("u2", 1e-3),
-    "mono16": ("u2", 1e-3),
-    "32FC1": ("f4", 1.0),
-}
+from fast_hamer_core.image_io import COLOR_ENCODINGS, DEPTH_ENCODINGS, decode_rgb
 
 
 def is_compressed(msg) -> bool:
