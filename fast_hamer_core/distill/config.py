@@ -23,7 +23,6 @@ import yaml
 from fast_hamer_core.distill.augment import AugmentConfig
 from fast_hamer_core.distill.data import FilterConfig, ShardSource
 from fast_hamer_core.distill.losses import STRATEGIES, LossWeights
-from fast_hamer_core.synth import models as _synthetic_models  # noqa: F401  (registers synthetic_*)
 
 
 @dataclass(frozen=True)

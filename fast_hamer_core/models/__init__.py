@@ -70,3 +70,7 @@ __all__ = [
     "save_checkpoint",
     "unregister_model",
 ]
+
+# The synthetic world's two tiny architectures (`fast-hamer synth-data`) are always registered, so that the
+# registry never depends on which module was imported first.
+from fast_hamer_core.synth import models as _synthetic_models  # noqa: F401

@@ -12,7 +12,12 @@ from fixtures.models import one_torch_thread  # noqa: F401  (autouse: one torch 
 from fast_hamer_core.mano import MANO21
 from fast_hamer_core.models import TimmBackbone, create_model, get_config, list_models
 
-STUDENTS = [n for n in list_models() if get_config(n).backbone == "timm" and get_config(n).layer_cut is None]
+#: The seed paper's timm students (not the fh_* ones, not the synthetic world's tiny test model).
+STUDENTS = [
+    n
+    for n in list_models()
+    if get_config(n).backbone == "timm" and get_config(n).layer_cut is None and not n.startswith("synthetic_")
+]
 
 
 @pytest.fixture(scope="module")
