@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from fixtures.data import HANDS_DIR, REPO_ROOT
@@ -316,3 +317,24 @@ class Rig:
             ParameterType.PARAMETER_INTEGER: value.integer_value,
             ParameterType.PARAMETER_BOOL: value.bool_value,
         }[value.type]
+
+
+@contextmanager
+def node_rig(
+    tmp_path: Path,
+    params: dict[str, object] | None = None,
+    compressed: bool = False,
+    extra_args: list[str] | None = None,
+) -> Iterator[Rig]:
+    """``hand_mesh_node`` in a child process in a DDS domain of its own, and the test side's :class:`Rig`
+    connected to it (the node has subscribed to the image): what every node test module's fixture needs."""
+    with pytest.MonkeyPatch.context() as mp:
+        domain = set_ros_environment(mp)
+        with hand_mesh_node(tmp_path, params, extra_args=extra_args) as node:
+            peer = RosPeer(domain)
+            try:
+                rig = Rig(peer, node, compressed=compressed)
+                wait_for_subscriber(peer, rig.image_pub, node)
+                yield rig
+            finally:
+                peer.close()

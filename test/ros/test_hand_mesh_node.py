@@ -14,16 +14,12 @@ import pytest
 from fixtures.data import HAND_PHOTOS
 from ros_harness import (
     REPO_ROOT,
-    Rig,
-    RosPeer,
     camera_info,
-    hand_mesh_node,
     hand_mesh_node_command,
     image_message,
     load_photo,
-    set_ros_environment,
+    node_rig,
     stamp_of,
-    wait_for_subscriber,
 )
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker
@@ -37,23 +33,15 @@ FRAME = "camera_color_optical_frame"
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        domain = set_ros_environment(mp)
-        params = {
-            "detector_model": str(ensure_detector_model()),
-            "checkpoint": "",
-            "device": "cpu",
-            "depth.enabled": True,
-            "stream.enabled": False,  # unrelated photos: the per-image path (stream mode: its own test)
-        }
-        with hand_mesh_node(tmp_path_factory.mktemp("landmarks_node"), params) as node:
-            peer = RosPeer(domain)
-            try:
-                r = Rig(peer, node)
-                wait_for_subscriber(peer, r.image_pub, node)
-                yield r
-            finally:
-                peer.close()
+    params = {
+        "detector_model": str(ensure_detector_model()),
+        "checkpoint": "",
+        "device": "cpu",
+        "depth.enabled": True,
+        "stream.enabled": False,  # unrelated photos: the per-image path (stream mode: its own test)
+    }
+    with node_rig(tmp_path_factory.mktemp("landmarks_node"), params) as rig:
+        yield rig
 
 
 def test_real_photos_give_joints_tf_markers_and_overlay_with_the_input_stamp(rig):

@@ -13,15 +13,12 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from ros_harness import (
     REPO_ROOT,
     Rig,
-    RosPeer,
     camera_info,
-    hand_mesh_node,
     hand_mesh_node_command,
     image_message,
     load_photo,
-    set_ros_environment,
+    node_rig,
     stamp_of,
-    wait_for_subscriber,
 )
 from sensor_msgs.msg import Image
 
@@ -47,16 +44,8 @@ def rig(tmp_path_factory):
         "publish_overlay": True,
         "stream.enabled": False,  # one photo again and again: the per-image path gives equal answers
     }
-    with pytest.MonkeyPatch.context() as mp:
-        domain = set_ros_environment(mp)
-        with hand_mesh_node(tmp, params, extra_args=["--params-file", str(typo)]) as node:
-            peer = RosPeer(domain)
-            try:
-                r = Rig(peer, node)
-                wait_for_subscriber(peer, r.image_pub, node)
-                yield r
-            finally:
-                peer.close()
+    with node_rig(tmp, params, extra_args=["--params-file", str(typo)]) as rig:
+        yield rig
 
 
 def _joints(out) -> np.ndarray:

@@ -11,12 +11,8 @@ import torch
 from fixtures.mano import write_synthetic_mano_npz
 from ros_harness import (
     HANDS_DIR,
-    Rig,
-    RosPeer,
-    hand_mesh_node,
-    set_ros_environment,
+    node_rig,
     stamp_of,
-    wait_for_subscriber,
 )
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CompressedImage
@@ -54,16 +50,8 @@ def mesh_rig(tmp_path_factory):
         "image_transport": "compressed",
         "publish_openxr": True,
     }
-    with pytest.MonkeyPatch.context() as mp:
-        domain = set_ros_environment(mp)
-        with hand_mesh_node(tmp, params) as node:
-            peer = RosPeer(domain)
-            try:
-                rig = Rig(peer, node, compressed=True)
-                wait_for_subscriber(peer, rig.image_pub, node)
-                yield rig
-            finally:
-                peer.close()
+    with node_rig(tmp, params, compressed=True) as rig:
+        yield rig
 
 
 def test_mesh_mode_publishes_meshes_mano_states_tf_and_poses_in_one_frame(mesh_rig):

@@ -6,14 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ros_harness import (
-    Rig,
-    RosPeer,
     camera_info,
-    hand_mesh_node,
     image_message,
     load_photo,
-    set_ros_environment,
-    wait_for_subscriber,
+    node_rig,
 )
 from visualization_msgs.msg import Marker
 
@@ -29,24 +25,16 @@ LIFETIME_S = 0.5
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        domain = set_ros_environment(mp)
-        params = {
-            "detector_model": str(ensure_detector_model()),
-            "checkpoint": "",
-            "device": "cpu",
-            "stream.enabled": False,
-            "publish_openxr": True,
-            "marker_lifetime_s": LIFETIME_S,
-        }
-        with hand_mesh_node(tmp_path_factory.mktemp("teleop_node"), params) as node:
-            peer = RosPeer(domain)
-            try:
-                r = Rig(peer, node)
-                wait_for_subscriber(peer, r.image_pub, node)
-                yield r
-            finally:
-                peer.close()
+    params = {
+        "detector_model": str(ensure_detector_model()),
+        "checkpoint": "",
+        "device": "cpu",
+        "stream.enabled": False,
+        "publish_openxr": True,
+        "marker_lifetime_s": LIFETIME_S,
+    }
+    with node_rig(tmp_path_factory.mktemp("teleop_node"), params) as rig:
+        yield rig
 
 
 def _xyz(poses) -> np.ndarray:
