@@ -27,10 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", required=True, type=Path, help="input image (any format OpenCV reads)")
     p.add_argument("--out", type=Path, help="write the detections as JSON here")
     p.add_argument("--render", type=Path, help="write the image with the detections drawn here")
+    add_detector_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_detector_arguments(p: argparse.ArgumentParser, any_backend: bool = False) -> None:
+    """The flags that choose and tune the detector, shared by ``detect`` and ``detect-eval``.
+
+    ``any_backend``: ``--detector`` takes any registered backend name (checked by the caller), not only
+    ``mediapipe`` / ``yolo``."""
     p.add_argument(
         "--detector",
         default="mediapipe",
-        choices=("mediapipe", "yolo"),
+        choices=None if any_backend else ("mediapipe", "yolo"),
         help="backend (default mediapipe; yolo needs ultralytics and --detector-model weights)",
     )
     p.add_argument(
@@ -53,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"hands, several times slower; the README gives the times). Default {DEFAULT_PHOTO_MODE} for "
         "mediapipe, fast for yolo",
     )
-    p.add_argument("--mirrored-input", action="store_true", help="the image is mirrored (selfie camera)")
+    p.add_argument("--mirrored-input", action="store_true", help="the image(s) are mirrored (selfie camera)")
     p.add_argument(
         "--max-hands", type=int, default=None, help="most hands to report (default 4 fast, 10 thorough)"
     )
@@ -63,7 +72,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="palm detector threshold (default 0.3 fast, 0.5 thorough, which re-checks every region)",
     )
-    p.set_defaults(func=run)
 
 
 def detection_mode(args: argparse.Namespace) -> str:

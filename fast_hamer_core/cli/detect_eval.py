@@ -25,7 +25,7 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fast_hamer_core.cli.detect import DEFAULT_PHOTO_MODE, DETECTION_MODE_CHOICES
+    from fast_hamer_core.cli.detect import add_detector_arguments
     from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD
     from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH
 
@@ -70,36 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--warmup", type=int, default=1, help="untimed detector runs before timing (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    # The detector, selected as `fast-hamer detect` selects it.
-    p.add_argument("--detector", default="mediapipe", help="backend name (default mediapipe; or yolo)")
-    p.add_argument(
-        "--detector-model",
-        help="MediaPipe hand_landmarker.task (default: found or built as `fast-hamer detect` does), or "
-        "the YOLO .pt weights with --detector yolo",
-    )
-    p.add_argument(
-        "--handedness",
-        choices=("flip_consistent", "raw"),
-        default="flip_consistent",
-        help="MediaPipe only: flip_consistent (default) or raw",
-    )
-    p.add_argument("--mirrored-input", action="store_true", help="the images are mirrored (selfie camera)")
-    p.add_argument(
-        "--mode",
-        choices=DETECTION_MODE_CHOICES,
-        default=None,
-        help=f"detection mode, as `fast-hamer detect --mode` (default {DEFAULT_PHOTO_MODE} for mediapipe, "
-        "fast for yolo: the photo default)",
-    )
-    p.add_argument(
-        "--max-hands", type=int, default=None, help="most hands to report (default: the mode's, 4 / 10)"
-    )
-    p.add_argument(
-        "--min-confidence",
-        type=float,
-        default=None,
-        help="detection confidence threshold (default: the mode's, 0.3 fast / 0.5 thorough)",
-    )
+    add_detector_arguments(p, any_backend=True)  # the detector, selected as `fast-hamer detect` selects it
     p.add_argument(
         "--detector-option",
         type=_option,
