@@ -76,6 +76,19 @@ def read_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     return data
 
 
+def check_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], what: str) -> None:
+    """ValueError ``what: N missing [...], N unexpected [...], N wrong-shaped [...]`` unless ``state`` has
+    exactly ``expected``'s keys with its shapes (the weights files of both backbone kinds)."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"{what}: {len(missing)} missing {missing[:5]}, {len(unexpected)} unexpected {unexpected[:5]}, "
+            f"{len(shapes)} wrong-shaped {shapes[:5]}"
+        )
+
+
 def load_timm_weights(backbone: TimmBackbone, path: str | Path) -> None:
     """Load a timm ImageNet state dict (local file) into ``backbone.model``, strictly.
 
@@ -88,15 +101,7 @@ def load_timm_weights(backbone: TimmBackbone, path: str | Path) -> None:
     state = {k: v for k, v in state.items() if not k.startswith(ignored)}
     if state and all(k.startswith("model.") for k in state):  # saved from a TimmBackbone
         state = {k[len("model.") :]: v for k, v in state.items()}
-    expected = backbone.model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-    if missing or unexpected or shapes:
-        raise ValueError(
-            f"{path} is not a {backbone.timm_name} state dict: {len(missing)} missing {missing[:5]}, "
-            f"{len(unexpected)} unexpected {unexpected[:5]}, {len(shapes)} wrong-shaped {shapes[:5]}"
-        )
+    check_state_dict(state, backbone.model.state_dict(), f"{path} is not a {backbone.timm_name} state dict")
     backbone.model.load_state_dict(state, strict=True)
 
 

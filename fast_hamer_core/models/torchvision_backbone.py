@@ -22,7 +22,7 @@ from pathlib import Path
 from torch import nn
 
 from fast_hamer_core.models.config import LAYER_CUTS
-from fast_hamer_core.models.timm_backbone import read_state_dict_file
+from fast_hamer_core.models.timm_backbone import check_state_dict, read_state_dict_file
 
 CLASSIFIER_LIBRARIES: tuple[str, ...] = ("torchvision", "timm")
 
@@ -109,15 +109,7 @@ class SequentialBackbone(nn.Sequential):
         if not set(state) & set(expected):  # classifier names -> ours
             mapped = {self.sequential_key(k): v for k, v in state.items()}
             state = {k: v for k, v in mapped.items() if k is not None}
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        shapes = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-        if missing or unexpected or shapes:
-            raise ValueError(
-                f"{path} is not a {self.library} {self.classifier_name} state dict: {len(missing)} missing "
-                f"{missing[:5]}, {len(unexpected)} unexpected {unexpected[:5]}, {len(shapes)} wrong-shaped "
-                f"{shapes[:5]}"
-            )
+        check_state_dict(state, expected, f"{path} is not a {self.library} {self.classifier_name} state dict")
         self.load_state_dict(state, strict=True)
 
     def extra_repr(self) -> str:
