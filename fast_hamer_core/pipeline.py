@@ -216,6 +216,14 @@ class HandReconstructor:
         counts = self.detection_counts_raw()
         return {"frames": counts.frames, **counts.per_frame()}
 
+    def reset_stream(self) -> None:
+        """Forget the stream: the detector's tracked hands (stream mode) and the tracker's tracks."""
+        if hasattr(self.detector, "reset"):
+            self.detector.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
+        self._stage1_size = self._stage2_size = None
+
     def reset_detection_counts(self) -> None:
         if hasattr(self.detector, "reset_counts"):
             self.detector.reset_counts()

@@ -171,14 +171,11 @@ def time_stream_modes(
         recon = build_mode(mode, runner, opts)
         try:
             recon.detect(frames[0], 0.0)  # warm-up (models loaded, first inference)
-            recon.detector.reset() if hasattr(recon.detector, "reset") else None
-            recon.tracker.reset()
+            recon.reset_stream()
             recon.reset_detection_counts()
             outputs, wall, _ = _run_once(recon, frames, camera, overlap, rate_hz=None)
             counts = recon.detection_counts()
-            for part in (recon.detector, recon.tracker):
-                if hasattr(part, "reset"):
-                    part.reset()
+            recon.reset_stream()
             paced, _, dropped = _run_once(recon, frames, camera, overlap, rate_hz=opts.rate_hz)
         finally:
             recon.close()
