@@ -27,6 +27,9 @@ from fast_hamer_core.frames import FrameReader
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_ros.node_main import run_node
 
+#: Lockstep: seconds between the node's answer publisher matching and the first frame.
+ANSWER_SETTLE_S = 1.0
+
 #: Parameters of image_source: (name, default, description, (min, max) or None).
 SOURCE_PARAMETERS: tuple[tuple[str, object, str, tuple | None], ...] = (
     (
@@ -137,8 +140,12 @@ def main(args: list[str] | None = None) -> int:
                 self.image_pub = self.create_publisher(Image, "image", qos)
             self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
             self.answered: set[tuple[int, int]] = set()
+            self.answer_sub = None
             if self.lockstep:
-                self.create_subscription(PoseArray, "hands/right/joints", self._on_answer, 10)
+                self.answer_sub = self.create_subscription(
+                    PoseArray, "hands/right/joints", self._on_answer, 10
+                )
+            self._answers_matched_at: float | None = None
             self.published = 0
             self.pending: tuple | None = None  # (stamp key, image msg, info msg, sent at)
             self.done = False
@@ -166,6 +173,8 @@ def main(args: list[str] | None = None) -> int:
                 and self.published == 0
                 and self.image_pub.get_subscription_count() == 0
             ):
+                return
+            if self.lockstep and self.published == 0 and not self._answers_ready():
                 return
             if self.lockstep and self.pending is not None:
                 key, image, info, sent_at = self.pending
@@ -211,6 +220,17 @@ def main(args: list[str] | None = None) -> int:
                 self.image_pub.publish(image)
                 self.pending = ((header.stamp.sec, header.stamp.nanosec), image, info, time.monotonic())
             self.published += 1
+
+        def _answers_ready(self) -> bool:
+            """Lockstep: the node's answers can reach us (its publisher is matched), and for
+            :data:`ANSWER_SETTLE_S` already, so that the node's other subscribers (a recorder) matched too;
+            else the first frame's answer can be lost in discovery and the frame sent twice."""
+            if self.answer_sub.get_publisher_count() == 0:
+                self._answers_matched_at = None
+                return False
+            if self._answers_matched_at is None:
+                self._answers_matched_at = time.monotonic()
+            return time.monotonic() - self._answers_matched_at >= ANSWER_SETTLE_S
 
         def _subscribed(self) -> bool:
             """Image, camera_info (and depth, for a bag with depth) all have a subscriber."""
