@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fast_hamer_core.detection.assets import ensure_body_model
+from fast_hamer_core.detection.base import require_at_least, require_fractions
 from fast_hamer_core.detection.blaze import (
     RotatedRect,
     SsdAnchorConfig,
@@ -41,6 +42,7 @@ from fast_hamer_core.detection.blaze import (
     ssd_anchors,
     weighted_nms,
 )
+from fast_hamer_core.detection.search import Window, WindowConfig, search_windows
 
 #: pose_detection.tflite: 224x224 input, strides 8, 16, 32, 32, 32 -> 2254 anchors.
 POSE_ANCHORS = SsdAnchorConfig(input_size_px=224, strides=(8, 16, 32, 32, 32))
@@ -105,10 +107,15 @@ class PoseDetector:
         self._model = TfliteModel(_read(self.model_path), threads)
         self._anchors = ssd_anchors(config.anchors)
 
-    def detect(self, rgb: np.ndarray) -> list[Person]:
-        """People in an RGB uint8 (H, W, 3) image, best first."""
+    def detect(self, rgb: np.ndarray, region: RotatedRect | None = None) -> list[Person]:
+        """People in an RGB uint8 (H, W, 3) image, best first, in image pixels.
+
+        ``region``: the square the detector looks at (resampled to 224x224; outside the image: black),
+        e.g. a :class:`~fast_hamer_core.detection.search.Window`'s; default the letterboxed whole image.
+        """
         height, width = rgb.shape[:2]
-        region = RotatedRect((width / 2.0, height / 2.0), float(max(height, width)))  # the letterbox
+        if region is None:
+            region = RotatedRect((width / 2.0, height / 2.0), float(max(height, width)))  # the letterbox
         size = self.config.anchors.input_size_px
         out = self._model(_signed_input(region.crop(rgb, size)))
         raw_boxes = next(v for v in out.values() if v.shape[-1] > 1)  # (1, 2254, 12)
@@ -131,6 +138,75 @@ class PoseDetector:
         side = 2.0 * float(np.linalg.norm(end - start))
         rect = RotatedRect((float(start[0]), float(start[1])), side, rotation_to_up(start, end))
         return rect.transformed(scale=c.roi_scale)
+
+
+@dataclass(frozen=True)
+class PeopleSearchConfig:
+    """The people search (:class:`PeopleSearch`): its windows, thresholds and merge.
+
+    The default windows are the whole image and overlapping 2x2 and 3x3 tiles (no padded pass: a person
+    too big for the whole image is not this search's case). On the whole image the detector sees a
+    640-pixel photo at 224x224 and reports one person of a group (fasthamer_sample6: 1 of 3); on tiles
+    each face is larger in the detector's input and the others are found too.
+    """
+
+    windows: WindowConfig = field(default_factory=lambda: WindowConfig(pad_factor=0.0, tile_grids=(2, 3)))
+    min_score: float = 0.5  #: pose detector threshold in every window
+    merge_iou: float = 0.3  #: weighted NMS threshold across windows (on head boxes, see PeopleSearch)
+    #: Head box side over the person's upper-body scale (mid-shoulder -> upper-body point distance).
+    head_scale: float = 0.5
+    max_people: int = 8  #: most people whose body landmarks are computed (best detection scores first)
+
+    def __post_init__(self) -> None:
+        require_at_least("max_people", self.max_people, 1)
+        require_fractions(min_score=self.min_score, merge_iou=self.merge_iou)
+        if self.head_scale <= 0.0:
+            raise ValueError(f"head_scale must be > 0, got {self.head_scale}")
+
+
+class PeopleSearch:
+    """The pose detector over several windows (:func:`~fast_hamer_core.detection.search.search_windows`),
+    people merged across windows by weighted non-maximum suppression.
+
+    The detector's face box is not a measure of the face: it is about a fifth of its input whatever the
+    person's size (one face of fasthamer_sample6: 128, 80 and 53 pixels in windows of 640, 400 and 267),
+    so the same person's boxes from two window sizes hardly overlap. The merge uses a head box instead:
+    centred on the face box, of side ``head_scale`` x the person's upper-body scale (its mid-shoulder ->
+    upper-body keypoint distance, which agrees across windows). The four alignment keypoints and the face
+    box are averaged over each cluster (score-weighted), and the body region is built from the merged
+    keypoints (:meth:`PoseDetector.body_roi`).
+    """
+
+    def __init__(self, detector: PoseDetector, config: PeopleSearchConfig = PeopleSearchConfig()) -> None:
+        self.detector = detector
+        self.config = config
+
+    def windows(self, width: int, height: int) -> list[Window]:
+        return search_windows(width, height, self.config.windows)
+
+    def head_box_px(self, person: Person) -> np.ndarray:
+        """(4,) xyxy head box of a person (the box the merge compares, see the class docstring)."""
+        centre = 0.5 * (person.box_px[:2] + person.box_px[2:])
+        upper_body_px = float(np.linalg.norm(person.keypoints_px[3] - person.keypoints_px[2]))
+        half = 0.5 * self.config.head_scale * upper_body_px
+        return np.concatenate([centre - half, centre + half])
+
+    def find(self, rgb: np.ndarray) -> list[Person]:
+        """People in an RGB uint8 image, merged across all windows, best first (at most ``max_people``)."""
+        height, width = rgb.shape[:2]
+        found = [p for w in self.windows(width, height) for p in self.detector.detect(rgb, w.region)]
+        if not found:
+            return []
+        boxes = np.stack([self.head_box_px(p) for p in found])  # (N, 4)
+        # (N, 6, 2): the 4 alignment keypoints, then the face box's two corners (averaged with them)
+        points = np.stack([np.concatenate([p.keypoints_px, p.box_px.reshape(2, 2)]) for p in found])
+        scores = np.array([p.score for p in found])
+        _, points, scores = weighted_nms(boxes, points, scores, self.config.merge_iou)
+        people = [
+            Person(pts[4:].reshape(4), float(s), pts[:4], self.detector.body_roi(pts[:4]))
+            for pts, s in zip(points, scores, strict=True)
+        ]
+        return people[: self.config.max_people]
 
 
 # ------------------------------------------------------------------------------------ body landmarks
@@ -260,10 +336,11 @@ class BodyHandProposer:
         pose_detector_path, pose_landmark_path, hand_recrop_path: model files (default: resolved by
             :func:`~fast_hamer_core.detection.assets.ensure_body_model`).
         threads: LiteRT threads per model.
-        min_person_score: pose detector threshold.
-        min_body_score: pose landmark model's person-presence threshold (MediaPipe: 0.5).
+        people: where and how people are searched (:class:`PeopleSearchConfig`: windows, pose detector
+            threshold, ``max_people``).
+        min_body_score: pose landmark model's person-presence threshold (MediaPipe: 0.5); every person
+            the search finds is confirmed by it before its arms propose anything.
         min_wrist_visibility: a wrist below this visibility proposes nothing (MediaPipe holistic: 0.1).
-        max_people: most people whose landmarks are computed (best detection scores first).
         recrop: refine each arm's region with the hand re-crop model (MediaPipe holistic's step). Off by
             default: on the shared photos and their hard copies, rebuilding the region from the hand
             landmark model's own answer (the thorough detector's refinement) found as many hands, and the
@@ -276,31 +353,28 @@ class BodyHandProposer:
         pose_landmark_path: str | os.PathLike | None = None,
         hand_recrop_path: str | os.PathLike | None = None,
         threads: int = 1,
-        min_person_score: float = 0.5,
+        people: PeopleSearchConfig = PeopleSearchConfig(),
         min_body_score: float = 0.5,
         min_wrist_visibility: float = 0.1,
-        max_people: int = 4,
         recrop: bool = False,
         config: HandFromPoseConfig = HandFromPoseConfig(),
     ) -> None:
-        if max_people < 1:
-            raise ValueError(f"max_people must be >= 1, got {max_people}")
         limits = (("min_body_score", min_body_score), ("min_wrist_visibility", min_wrist_visibility))
         for label, value in limits:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{label} must be in [0, 1], got {value}")
-        self.detector = PoseDetector(pose_detector_path, threads=threads, min_score=min_person_score)
+        self.detector = PoseDetector(pose_detector_path, threads=threads, min_score=people.min_score)
+        self.people = PeopleSearch(self.detector, people)
         self.landmarks = PoseLandmarkModel(pose_landmark_path, threads=threads)
         self.recrop = HandRecropModel(hand_recrop_path, threads=threads, config=config) if recrop else None
         self.config = config
         self.min_body_score = float(min_body_score)
         self.min_wrist_visibility = float(min_wrist_visibility)
-        self.max_people = int(max_people)
 
     def bodies(self, rgb: np.ndarray) -> list[tuple[Person, PoseLandmarks]]:
         """People with their body landmarks (those the landmark model confirms), best first."""
         out = []
-        for person in self.detector.detect(rgb)[: self.max_people]:
+        for person in self.people.find(rgb):
             body = self.landmarks.run(rgb, person.body_roi)
             if body.score >= self.min_body_score:
                 out.append((person, body))

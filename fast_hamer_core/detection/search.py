@@ -27,23 +27,30 @@ from fast_hamer_core.detection.blaze import Palm, PalmDetector, RotatedRect, wei
 
 
 @dataclass(frozen=True)
-class SearchConfig:
-    """Which windows the palm search looks at (see the module docstring)."""
+class WindowConfig:
+    """Which square windows a detector looks at (see the module docstring); shared by the palm search and
+    the people search (:class:`~fast_hamer_core.detection.pose.PeopleSearch`)."""
 
     whole: bool = True
     pad_factor: float = 1.6  #: side of the padded window over the longer side; <= 1: no padded pass
     tile_grids: tuple[int, ...] = (3,)  #: tiles per longer side, one grid per entry
     tile_overlap: float = 0.25  #: each tile's side grown by this fraction of the grid step
-    mirror_whole: bool = True  #: search the whole and padded windows mirrored too
-    mirror_tiles: bool = False  #: search the tiles mirrored too
     min_tile_px: float = 96.0  #: no tiles smaller than this (their hands are below the landmark model's use)
-    merge_iou: float = 0.3  #: weighted NMS threshold across windows (MediaPipe's palm NMS)
 
     def __post_init__(self) -> None:
         if any(n < 1 for n in self.tile_grids):
             raise ValueError(f"tile_grids must be >= 1, got {self.tile_grids}")
         if not 0.0 <= self.tile_overlap < 1.0:
             raise ValueError(f"tile_overlap must be in [0, 1), got {self.tile_overlap}")
+
+
+@dataclass(frozen=True)
+class SearchConfig(WindowConfig):
+    """The palm search: its windows (:class:`WindowConfig`), which of them also mirrored, the merge."""
+
+    mirror_whole: bool = True  #: search the whole and padded windows mirrored too
+    mirror_tiles: bool = False  #: search the tiles mirrored too
+    merge_iou: float = 0.3  #: weighted NMS threshold across windows (MediaPipe's palm NMS)
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,9 @@ def _positions(length: float, tile: float) -> list[float]:
     return [tile / 2.0 + i * (length - tile) / (count - 1) for i in range(count)]
 
 
-def search_windows(width: int, height: int, config: SearchConfig = SearchConfig()) -> list[Window]:
-    """The windows of :class:`SearchConfig` for a ``width`` x ``height`` image, largest first."""
+def search_windows(width: int, height: int, config: WindowConfig = WindowConfig()) -> list[Window]:
+    """The windows of ``config`` (a :class:`WindowConfig` or :class:`SearchConfig`) for a ``width`` x
+    ``height`` image, largest first."""
     longer = float(max(width, height))
     centre = (width / 2.0, height / 2.0)
     windows = []
@@ -133,4 +141,4 @@ class PalmSearch:
         return merge_palms(found, self.detector, self.config.merge_iou)
 
 
-__all__ = ["PalmSearch", "SearchConfig", "Window", "merge_palms", "search_windows"]
+__all__ = ["PalmSearch", "SearchConfig", "Window", "WindowConfig", "merge_palms", "search_windows"]

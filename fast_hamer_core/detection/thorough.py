@@ -48,7 +48,7 @@ from fast_hamer_core.detection.base import (
     require_choice,
     require_fractions,
 )
-from fast_hamer_core.detection.blaze import HandLandmarkModel, PalmDetector, RotatedRect
+from fast_hamer_core.detection.blaze import HandLandmarkModel, Palm, PalmDetector, RotatedRect
 from fast_hamer_core.detection.merge import (
     DuplicateRule,
     HandCandidate,
@@ -56,6 +56,7 @@ from fast_hamer_core.detection.merge import (
     dedupe_regions,
     merge_duplicates,
 )
+from fast_hamer_core.detection.pose import BodyHandProposer, HandProposal, PeopleSearchConfig
 from fast_hamer_core.detection.search import PalmSearch, SearchConfig
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
@@ -69,13 +70,63 @@ MIN_PALM_SCORE: float = 0.5
 
 
 @dataclass(frozen=True)
+class ArmAgreement:
+    """When an arm's region may show a hand with less presence: its two cues agree (:func:`arm_agrees`)."""
+
+    min_wrist_visibility: float = 0.8  #: the pose model's visibility of the arm's wrist
+    #: Most distance from the landmark wrist (keypoint 0) to the pose wrist, in hand sizes (the keypoint
+    #: box diagonal, :meth:`~fast_hamer_core.detection.merge.HandCandidate.size_px`).
+    max_wrist_offset: float = 0.5
+
+    def __post_init__(self) -> None:
+        require_fractions(min_wrist_visibility=self.min_wrist_visibility)
+        if self.max_wrist_offset <= 0.0:
+            raise ValueError(f"max_wrist_offset must be > 0, got {self.max_wrist_offset}")
+
+
+def arm_agrees(hand: HandCandidate, arm: HandProposal, rule: ArmAgreement = ArmAgreement()) -> bool:
+    """Whether the landmark model's hand and the arm it was looked for at tell the same story.
+
+    All three must hold: the arm's wrist is clearly visible (``rule.min_wrist_visibility``); the hand's
+    side (``p_right``, mirror-consistent) is the arm's anatomical side; and the hand's wrist (keypoint 0)
+    lies within ``rule.max_wrist_offset`` hand sizes of the pose model's wrist. Both sides are the
+    models' answers on the same image (anatomical for a non-mirrored image): a mirrored input swaps both,
+    so they are compared as they come (``mirrored_input`` only swaps the side reported).
+    """
+    if arm.visibility < rule.min_wrist_visibility:
+        return False
+    if ("right" if hand.p_right >= 0.5 else "left") != arm.side:
+        return False
+    offset_px = float(np.linalg.norm(hand.keypoints_2d[0] - np.asarray(arm.wrist_px, dtype=np.float64)))
+    return offset_px <= rule.max_wrist_offset * max(hand.size_px(), 1e-6)
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region to check: where, what proposed it, its rank among the proposals, and the arm if any."""
+
+    roi: RotatedRect
+    source: str  #: "palm" or "pose"
+    priority: float  #: palms in [0.5, 1] (by palm score), arms below 0.5 (by wrist visibility)
+    arm: HandProposal | None = None  #: the arm whose wrist proposed it (``source == "pose"``)
+
+    @classmethod
+    def from_palm(cls, palm: Palm) -> Region:
+        return cls(palm.hand_roi, "palm", 0.5 + 0.5 * palm.score)
+
+    @classmethod
+    def from_arm(cls, arm: HandProposal) -> Region:
+        return cls(arm.roi, "pose", 0.5 * arm.visibility, arm)
+
+
+@dataclass(frozen=True)
 class ThoroughConfig:
     """Knobs of the thorough search (defaults: the setting measured in the README)."""
 
     search: SearchConfig = field(default_factory=SearchConfig)
     use_pose: bool = True  #: propose a region at every visible wrist
-    max_people: int = 4  #: people whose body landmarks are computed
-    min_person_score: float = 0.5  #: pose detector threshold
+    #: Where the body path looks for people (windows, pose detector threshold, ``max_people``).
+    people: PeopleSearchConfig = field(default_factory=PeopleSearchConfig)
     region_iou: float = 0.4  #: regions overlapping a better one more than this are not checked
     max_regions: int = 32  #: most regions checked per image (bounds the time on crowded images)
     #: A palm region whose first look shows less presence than this is dropped without refinement.
@@ -85,6 +136,13 @@ class ThoroughConfig:
     palm_refine_steps: int = 1
     pose_refine_steps: int = 2
     duplicates: DuplicateRule = field(default_factory=DuplicateRule)
+    #: Hand presence enough for an arm's region whose cues agree (:func:`arm_agrees`); at or above the
+    #: detector's ``min_presence_confidence``: off.
+    min_presence_with_arm: float = 0.5
+    arm_agreement: ArmAgreement = field(default_factory=ArmAgreement)
+
+    def __post_init__(self) -> None:
+        require_fractions(min_presence_with_arm=self.min_presence_with_arm)
 
 
 class ThoroughHandDetector(HandDetector):
@@ -145,36 +203,48 @@ class ThoroughHandDetector(HandDetector):
         self.landmarks = HandLandmarkModel(self.model_path, threads=threads)
         self.body = None
         if self.config.use_pose:
-            from fast_hamer_core.detection.pose import BodyHandProposer
-
             paths = pose_models or {}
             self.body = BodyHandProposer(
                 pose_detector_path=paths.get("pose_detection.tflite"),
                 pose_landmark_path=paths.get("pose_landmark_full.tflite"),
                 hand_recrop_path=paths.get("hand_recrop.tflite"),
                 threads=threads,
-                min_person_score=self.config.min_person_score,
-                max_people=self.config.max_people,
+                people=self.config.people,
             )
 
     # ------------------------------------------------------------------ regions
-    def regions(self, rgb: np.ndarray) -> list[tuple[RotatedRect, str, float]]:
-        """The regions to check, ``(roi, source, priority)``, after dropping overlapping ones.
+    def regions(self, rgb: np.ndarray) -> list[Region]:
+        """The regions to check, best first, after dropping overlapping ones.
 
         Palms come first (by score, in [0.5, 1]), then the arms' regions (by wrist visibility, below 0.5),
         so a palm region wins over an arm region of the same hand.
         """
-        found: list[tuple[RotatedRect, str, float]] = [
-            (p.hand_roi, "palm", 0.5 + 0.5 * p.score) for p in self.search.find(rgb)
-        ]
+        found = [Region.from_palm(p) for p in self.search.find(rgb)]
         if self.body is not None:
-            found += [(p.roi, "pose", 0.5 * p.visibility) for p in self.body.propose(rgb)]
-        keep = dedupe_regions([r for r, _, _ in found], [s for _, _, s in found], self.config.region_iou)
+            found += [Region.from_arm(p) for p in self.body.propose(rgb)]
+        keep = dedupe_regions([r.roi for r in found], [r.priority for r in found], self.config.region_iou)
         return [found[i] for i in keep[: self.config.max_regions]]
 
     # ------------------------------------------------------------------ checks
-    def check(self, rgb: np.ndarray, roi: RotatedRect, source: str) -> HandCandidate | None:
-        """The hand in ``roi`` after refinement, or ``None`` if the landmark model sees no hand there.
+    def check(self, rgb: np.ndarray, region: Region) -> HandCandidate | None:
+        """The hand in ``region`` after refinement (:meth:`look`), or ``None`` unless :meth:`accepts` it."""
+        hand = self.look(rgb, region)
+        return hand if hand is not None and self.accepts(hand, region) else None
+
+    def accepts(self, hand: HandCandidate, region: Region) -> bool:
+        """Two ways to be a hand: presence ``>= min_presence_confidence`` alone, or, for an arm's region,
+        presence ``>= config.min_presence_with_arm`` with the arm agreeing (:func:`arm_agrees`)."""
+        if hand.presence >= self.min_presence:
+            return True
+        return (
+            region.arm is not None
+            and hand.presence >= self.config.min_presence_with_arm
+            and arm_agrees(hand, region.arm, self.config.arm_agreement)
+        )
+
+    def look(self, rgb: np.ndarray, region: Region) -> HandCandidate | None:
+        """The landmark model's hand in ``region`` after refinement, whatever its presence; ``None`` only
+        for a palm region whose first look shows too little (``config.min_first_presence``).
 
         A first look (one landmark run) finds where the hand is; a palm region showing too little presence
         stops there. Then up to ``config.palm_refine_steps`` (``pose_refine_steps`` for an arm's region)
@@ -182,10 +252,10 @@ class ThoroughHandDetector(HandDetector):
         until the hand is present enough.
         The last region is also looked at mirrored (flip-consistent handedness), and the two looks combined.
         """
-        look = self.landmarks.run(rgb, roi)
-        if source == "palm" and look.presence < self.config.min_first_presence:
+        look = self.landmarks.run(rgb, region.roi)
+        if region.source == "palm" and look.presence < self.config.min_first_presence:
             return None
-        steps = self.config.pose_refine_steps if source == "pose" else self.config.palm_refine_steps
+        steps = self.config.pose_refine_steps if region.source == "pose" else self.config.palm_refine_steps
         for _ in range(steps):
             look = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(look.keypoints_2d))
             if look.presence >= self.min_presence:
@@ -193,12 +263,11 @@ class ThoroughHandDetector(HandDetector):
         mirrored = None
         if self.handedness == "flip_consistent":
             mirrored = self.landmarks.run(rgb, look.roi, mirror=True)
-        hand = combine_mirrored(look, mirrored, source)
-        return hand if hand.presence >= self.min_presence else None
+        return combine_mirrored(look, mirrored, region.source)
 
     # ------------------------------------------------------------------ detector
     def _detect(self, rgb: np.ndarray, stamp_s: float | None) -> list[Detection]:
-        candidates = [c for roi, source, _ in self.regions(rgb) if (c := self.check(rgb, roi, source))]
+        candidates = [c for region in self.regions(rgb) if (c := self.check(rgb, region))]
         hands = merge_duplicates(candidates, self.config.duplicates)[: self.max_hands]
         detections = [self._to_detection(hand) for hand in hands]
         detections.sort(key=lambda d: (-d.score, float(d.box[0] + d.box[2])))

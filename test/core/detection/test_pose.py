@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fast_hamer_core.detection.blaze import RotatedRect
+from fast_hamer_core.detection.blaze import RotatedRect, box_iou_matrix
 from fast_hamer_core.detection.pose import (
     ARMS,
     BodyHandProposer,
+    PeopleSearch,
+    PeopleSearchConfig,
     PoseDetector,
     hand_roi_from_pose,
 )
+from fast_hamer_core.detection.search import WindowConfig, search_windows
 
 #: hamer_test5 (a woman facing the camera, hands in front of her face): label boxes of her hands.
 HAMER5_HANDS = {"right": (395, 500, 582, 912), "left": (585, 485, 785, 905)}
@@ -66,6 +69,71 @@ def test_hand_regions_from_the_body_are_at_the_hands(proposer, load_photo):
         assert 0.0 <= proposal.visibility <= 1.0
 
 
+@pytest.fixture(scope="module")
+def pose_detector():
+    return PoseDetector()
+
+
+def _face_centre(person) -> np.ndarray:
+    return 0.5 * (person.box_px[:2] + person.box_px[2:])
+
+
+def test_the_detector_on_a_window_reports_image_pixels(pose_detector, load_photo):
+    """hamer_test5's person seen through a tile (the top-left 2x2 tile holds her face): the same face as on
+    the whole image, in image pixels, although the tile's crop differs from the letterbox."""
+    rgb = load_photo("hamer_test5.jpg")
+    (whole, *_) = pose_detector.detect(rgb)
+    height, width = rgb.shape[:2]
+    tiles = [
+        w
+        for w in search_windows(width, height, WindowConfig(pad_factor=0.0, tile_grids=(2,)))
+        if w.kind == "tile"
+    ]
+    tile = min(tiles, key=lambda w: sum(w.region.center_px))  # top left: (0, 0) to (1124, 1124)
+    assert tile.region.size_px < 0.7 * max(height, width)
+    people = pose_detector.detect(rgb, tile.region)
+    assert people, "no person in the tile"
+    offsets = [np.linalg.norm(_face_centre(p) - _face_centre(whole)) for p in people]
+    assert min(offsets) < 0.1 * max(height, width)
+
+
+def test_people_search_finds_the_people_the_whole_image_misses(pose_detector, load_photo):
+    """fasthamer_sample6 (three people): the whole-image pass sees fewer people than the tiles; the
+    search's people lie in the image, are merged across windows, and carry their body region."""
+    rgb = load_photo("fasthamer_sample6.jpg")
+    height, width = rgb.shape[:2]
+    whole = PeopleSearch(
+        pose_detector, PeopleSearchConfig(windows=WindowConfig(pad_factor=0.0, tile_grids=()))
+    )
+    search = PeopleSearch(pose_detector, PeopleSearchConfig())
+    people = search.find(rgb)
+    assert len(people) >= 2 and len(people) > len(whole.find(rgb))
+    assert len(people) <= search.config.max_people
+    assert [p.score for p in people] == sorted((p.score for p in people), reverse=True)
+    for person in people:
+        centre = _face_centre(person)
+        assert 0 <= centre[0] <= width and 0 <= centre[1] <= height
+        expected = pose_detector.body_roi(person.keypoints_px)
+        assert person.body_roi.center_px == pytest.approx(expected.center_px)
+        assert person.body_roi.size_px == pytest.approx(expected.size_px)
+    # No two people left that the merge would have joined (head boxes overlapping beyond merge_iou).
+    heads = np.stack([search.head_box_px(p) for p in people])
+    iou = box_iou_matrix(heads, heads)
+    np.fill_diagonal(iou, 0.0)
+    assert iou.max() <= search.config.merge_iou
+    # Different faces: at least two people more than a face box apart.
+    centres = np.stack([_face_centre(p) for p in people])
+    spread = np.linalg.norm(centres[:, None] - centres[None], axis=-1).max()
+    assert spread > 100.0
+
+
+def test_people_search_caps_the_people(pose_detector, load_photo):
+    capped = PeopleSearch(pose_detector, PeopleSearchConfig(max_people=1)).find(
+        load_photo("fasthamer_sample6.jpg")
+    )
+    assert len(capped) == 1
+
+
 def test_hand_roi_from_pose_geometry():
     """An arm pointing straight up: the region sits above the wrist, upright, 2.7 x 2 |middle - wrist|."""
     wrist, index, pinky = np.array([100.0, 200.0]), np.array([110.0, 150.0]), np.array([80.0, 150.0])
@@ -83,7 +151,13 @@ def test_hand_roi_from_pose_geometry():
 
 def test_bad_proposer_options(tmp_path):
     with pytest.raises(ValueError, match="max_people"):
-        BodyHandProposer(max_people=0)
+        PeopleSearchConfig(max_people=0)
+    with pytest.raises(ValueError, match="min_score"):
+        PeopleSearchConfig(min_score=1.5)
+    with pytest.raises(ValueError, match="head_scale"):
+        PeopleSearchConfig(head_scale=0.0)
+    with pytest.raises(ValueError, match="tile_grids"):
+        PeopleSearchConfig(windows=WindowConfig(tile_grids=(0,)))
     with pytest.raises(ValueError, match="min_wrist_visibility"):
         BodyHandProposer(min_wrist_visibility=1.5)
     with pytest.raises(FileNotFoundError, match="given"):

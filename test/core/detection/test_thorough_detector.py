@@ -9,7 +9,15 @@ from fixtures.data import HAND_PHOTOS
 
 from fast_hamer_core.detection import create_detector, resolve_detector_name
 from fast_hamer_core.detection.blaze import RotatedRect
-from fast_hamer_core.detection.thorough import ThoroughHandDetector
+from fast_hamer_core.detection.merge import HandCandidate
+from fast_hamer_core.detection.pose import HandProposal
+from fast_hamer_core.detection.thorough import (
+    ArmAgreement,
+    Region,
+    ThoroughConfig,
+    ThoroughHandDetector,
+    arm_agrees,
+)
 from fast_hamer_core.evaluation.detection import score_image
 from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
 
@@ -86,10 +94,10 @@ def test_flipping_the_image_swaps_the_sides(thorough_detector, thorough_results,
 def test_the_recheck_rejects_a_region_without_a_hand(thorough_detector, load_photo):
     rgb = load_photo("hamer_test1.jpg")
     wall = RotatedRect((90.0, 90.0), 150.0)  # the plain wall at the top left
-    assert thorough_detector.check(rgb, wall, "palm") is None
-    assert thorough_detector.check(rgb, wall, "pose") is None
+    assert thorough_detector.check(rgb, Region(wall, "palm", 1.0)) is None
+    assert thorough_detector.check(rgb, Region(wall, "pose", 0.5)) is None
     hand = RotatedRect((317.0, 232.0), 260.0)  # the raised right hand
-    found = thorough_detector.check(rgb, hand, "pose")
+    found = thorough_detector.check(rgb, Region(hand, "pose", 0.5))
     assert found is not None and found.presence >= thorough_detector.min_presence
     assert np.linalg.norm(found.keypoints_2d.mean(0) - (317, 232)) < MATCH_RADIUS_PX
 
@@ -115,3 +123,65 @@ def test_mode_selects_the_detector_and_bad_options_are_named(task_path):
         ThoroughHandDetector(model_path=task_path, handedness="mirror")
     with pytest.raises(ValueError, match="min_presence_confidence"):
         ThoroughHandDetector(model_path=task_path, min_presence_confidence=2.0)
+
+
+# ---------------------------------------------------------------------------------------------- two cues
+def _hand(presence: float, p_right: float) -> HandCandidate:
+    """A hand of 21 keypoints in a 60 x 80 px box, wrist (keypoint 0) at (100, 200): size 100 px."""
+    rng = np.random.default_rng(0)
+    keypoints = np.column_stack([rng.uniform(70, 130, 21), rng.uniform(120, 200, 21)])
+    keypoints[0] = (100.0, 200.0)
+    keypoints[1], keypoints[2] = (70.0, 120.0), (130.0, 200.0)  # the box corners: 60 x 80, diagonal 100
+    return HandCandidate(keypoints, np.zeros((21, 3)), presence, p_right, RotatedRect((100.0, 160.0), 200.0))
+
+
+def _arm(side: str = "right", visibility: float = 0.95, wrist=(100.0, 200.0)) -> HandProposal:
+    return HandProposal(side, RotatedRect((100.0, 160.0), 200.0), np.asarray(wrist), visibility, 0.9)
+
+
+def test_the_arm_agrees_when_side_wrist_and_visibility_agree():
+    hand = _hand(0.6, p_right=0.9)
+    assert hand.size_px() == pytest.approx(100.0)
+    assert arm_agrees(hand, _arm())
+    assert arm_agrees(hand, _arm(wrist=(100.0 + 49.0, 200.0)))  # within half a hand size
+    assert arm_agrees(_hand(0.6, p_right=0.1), _arm("left"))
+
+
+def test_the_arm_disagrees_on_the_side():
+    assert not arm_agrees(_hand(0.6, p_right=0.1), _arm("right"))
+    assert not arm_agrees(_hand(0.6, p_right=0.9), _arm("left"))
+
+
+def test_the_arm_disagrees_when_its_wrist_is_too_far():
+    hand = _hand(0.6, p_right=0.9)
+    assert not arm_agrees(hand, _arm(wrist=(100.0 + 51.0, 200.0)))
+    assert arm_agrees(hand, _arm(wrist=(151.0, 200.0)), ArmAgreement(max_wrist_offset=0.6))
+
+
+def test_the_arm_disagrees_when_its_wrist_is_hardly_visible():
+    hand = _hand(0.6, p_right=0.9)
+    assert not arm_agrees(hand, _arm(visibility=0.5))
+    assert arm_agrees(hand, _arm(visibility=0.5), ArmAgreement(min_wrist_visibility=0.4))
+
+
+def test_low_presence_is_accepted_only_with_an_agreeing_arm(thorough_detector):
+    low = thorough_detector.config.min_presence_with_arm + 0.05
+    assert low < thorough_detector.min_presence
+    roi = RotatedRect((100.0, 160.0), 200.0)
+    arm_region = Region.from_arm(_arm())
+    assert thorough_detector.accepts(_hand(low, 0.9), arm_region)
+    assert not thorough_detector.accepts(_hand(low, 0.1), arm_region)  # the other side
+    assert not thorough_detector.accepts(_hand(low, 0.9), Region(roi, "palm", 0.9))  # no arm
+    too_low = thorough_detector.config.min_presence_with_arm - 0.05
+    assert not thorough_detector.accepts(_hand(too_low, 0.9), arm_region)
+    # Present enough: no arm needed.
+    assert thorough_detector.accepts(_hand(thorough_detector.min_presence, 0.1), Region(roi, "palm", 0.9))
+
+
+def test_bad_two_cue_options():
+    with pytest.raises(ValueError, match="min_presence_with_arm"):
+        ThoroughConfig(min_presence_with_arm=1.2)
+    with pytest.raises(ValueError, match="max_wrist_offset"):
+        ArmAgreement(max_wrist_offset=0.0)
+    with pytest.raises(ValueError, match="min_wrist_visibility"):
+        ArmAgreement(min_wrist_visibility=-0.1)
