@@ -4,10 +4,13 @@ A hand the palm detector misses (holding an object, half hidden, gloved, small) 
 end of a clearly visible arm. Three models from the ``mediapipe==0.10.21`` wheel
 (:data:`~fast_hamer_core.detection.assets.BODY_MODELS`) turn a person into hand regions:
 
-1. :class:`PoseDetector` (``pose_detection.tflite``, 224x224, letterboxed whole image): people, each with
-   a face box and four alignment keypoints (mid-hip, a full-body size/rotation point, mid-shoulder,
-   an upper-body point); the body region is the mid-hip-centred square of MediaPipe's
-   ``pose_detection_to_roi``.
+1. :class:`PoseDetector` (``pose_detection.tflite``, 224x224, the letterboxed whole image or any square
+   window): people, each with a face box and four alignment keypoints (mid-hip, a full-body
+   size/rotation point, mid-shoulder, an upper-body point); the body region is the mid-hip-centred square
+   of MediaPipe's ``pose_detection_to_roi``. :class:`PeopleSearch` runs it on the whole image and on
+   overlapping tiles (the palm search's windows,
+   :func:`~fast_hamer_core.detection.search.search_windows`) and merges the people across windows: on the
+   whole image alone it reports about one person per photo.
 2. :class:`PoseLandmarkModel` (``pose_landmark_full.tflite``, 256x256 body crop): 33 body landmarks with
    visibility; each arm ends in wrist, pinky, index and thumb landmarks, labelled with the person's
    anatomical side.
@@ -144,14 +147,28 @@ class PoseDetector:
 class PeopleSearchConfig:
     """The people search (:class:`PeopleSearch`): its windows, thresholds and merge.
 
-    The default windows are the whole image and overlapping 2x2 and 3x3 tiles (no padded pass: a person
-    too big for the whole image is not this search's case). On the whole image the detector sees a
-    640-pixel photo at 224x224 and reports one person of a group (fasthamer_sample6: 1 of 3); on tiles
-    each face is larger in the detector's input and the others are found too.
+    Windows: the whole image and overlapping 3x3 tiles (no padded pass: a person too big for the whole
+    image is not this search's case). On the whole image the detector sees a group photo at 224x224 and
+    reports about one person (fasthamer_sample6: 1 of 3) and misses a person who is small in the frame;
+    on a tile each face is three times larger in its input and the others are found (all three on
+    fasthamer_sample6, the small person of the hard sets' shrunk copies at 0.96-0.98). A 2x2 grid as well
+    found no further hand on the shared photos and hard sets, cost 4 more detector runs, and led to one
+    false hand more (README, "Detection modes").
+
+    Thresholds: a tile shows part of a scene out of its context, where hands and body parts pass for
+    faces more often: on the close-up copies of the hard sets, "people" of 0.50-0.57 on tiles led to
+    arms' regions on fingers (and one false hand); real people scored 0.61 or more on their tiles. So a
+    tile needs ``min_tile_score`` (0.6), the whole image MediaPipe's 0.5.
+
+    ``max_people``: 8, for crowds. Each further person costs one pose landmark run (about 13 ms on this
+    project's 2-core machine) and the check of up to two arm regions (about 16-20 ms each; most of them
+    are dropped before the check as duplicates of a palm's region).
     """
 
-    windows: WindowConfig = field(default_factory=lambda: WindowConfig(pad_factor=0.0, tile_grids=(2, 3)))
-    min_score: float = 0.5  #: pose detector threshold in every window
+    windows: WindowConfig = field(default_factory=lambda: WindowConfig(pad_factor=0.0, tile_grids=(3,)))
+    min_score: float = 0.5  #: pose detector threshold on the whole (and padded) window
+    #: Pose detector threshold on a tile (see the class docstring for why it is higher).
+    min_tile_score: float = 0.6
     merge_iou: float = 0.3  #: weighted NMS threshold across windows (on head boxes, see PeopleSearch)
     #: Head box side over the person's upper-body scale (mid-shoulder -> upper-body point distance).
     head_scale: float = 0.5
@@ -159,7 +176,9 @@ class PeopleSearchConfig:
 
     def __post_init__(self) -> None:
         require_at_least("max_people", self.max_people, 1)
-        require_fractions(min_score=self.min_score, merge_iou=self.merge_iou)
+        require_fractions(
+            min_score=self.min_score, min_tile_score=self.min_tile_score, merge_iou=self.merge_iou
+        )
         if self.head_scale <= 0.0:
             raise ValueError(f"head_scale must be > 0, got {self.head_scale}")
 
@@ -184,6 +203,10 @@ class PeopleSearch:
     def windows(self, width: int, height: int) -> list[Window]:
         return search_windows(width, height, self.config.windows)
 
+    def min_score(self, window: Window) -> float:
+        """The pose detector score a person needs in ``window`` (higher on tiles, see the config)."""
+        return self.config.min_tile_score if window.kind == "tile" else self.config.min_score
+
     def head_box_px(self, person: Person) -> np.ndarray:
         """(4,) xyxy head box of a person (the box the merge compares, see the class docstring)."""
         centre = 0.5 * (person.box_px[:2] + person.box_px[2:])
@@ -194,7 +217,12 @@ class PeopleSearch:
     def find(self, rgb: np.ndarray) -> list[Person]:
         """People in an RGB uint8 image, merged across all windows, best first (at most ``max_people``)."""
         height, width = rgb.shape[:2]
-        found = [p for w in self.windows(width, height) for p in self.detector.detect(rgb, w.region)]
+        found = [
+            person
+            for window in self.windows(width, height)
+            for person in self.detector.detect(rgb, window.region)
+            if person.score >= self.min_score(window)
+        ]
         if not found:
             return []
         boxes = np.stack([self.head_box_px(p) for p in found])  # (N, 4)
@@ -363,7 +391,8 @@ class BodyHandProposer:
         for label, value in limits:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{label} must be in [0, 1], got {value}")
-        self.detector = PoseDetector(pose_detector_path, threads=threads, min_score=people.min_score)
+        lowest = min(people.min_score, people.min_tile_score)
+        self.detector = PoseDetector(pose_detector_path, threads=threads, min_score=lowest)
         self.people = PeopleSearch(self.detector, people)
         self.landmarks = PoseLandmarkModel(pose_landmark_path, threads=threads)
         self.recrop = HandRecropModel(hand_recrop_path, threads=threads, config=config) if recrop else None

@@ -138,7 +138,7 @@ class ThoroughConfig:
     duplicates: DuplicateRule = field(default_factory=DuplicateRule)
     #: Hand presence enough for an arm's region whose cues agree (:func:`arm_agrees`); at or above the
     #: detector's ``min_presence_confidence``: off.
-    min_presence_with_arm: float = 0.5
+    min_presence_with_arm: float = 0.4
     arm_agreement: ArmAgreement = field(default_factory=ArmAgreement)
 
     def __post_init__(self) -> None:
