@@ -161,8 +161,8 @@ class PeopleSearchConfig:
     tile needs ``min_tile_score`` (0.6), the whole image MediaPipe's 0.5.
 
     ``max_people``: 8, for crowds. Each further person costs one pose landmark run (about 13 ms on this
-    project's 2-core machine) and the check of up to two arm regions (about 16-20 ms each; most of them
-    are dropped before the check as duplicates of a palm's region).
+    project's 2-core machine) and the check of up to two arm regions (about 16-24 ms each; many are
+    dropped before the check as duplicates of a palm's region).
     """
 
     windows: WindowConfig = field(default_factory=lambda: WindowConfig(pad_factor=0.0, tile_grids=(3,)))

@@ -10,26 +10,34 @@ This detector trades time for recall (photos, not streams):
    hands).
 2. Regions from the body (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`): one per visible
    wrist of each person MediaPipe's pose model finds, so an arm leads to its hand even when the palm is
-   hidden.
+   hidden. People are searched on the whole image and on overlapping tiles
+   (:class:`~fast_hamer_core.detection.pose.PeopleSearch`), so that a group or a small person is found
+   (the whole image alone gives about one person per photo); each is confirmed by the pose landmark
+   model.
 3. Overlapping regions are dropped (:func:`~fast_hamer_core.detection.merge.dedupe_regions`), palms first.
 4. Every region is re-checked by the hand landmark model (its hand-presence score): a first look, then
    the region rebuilt from those landmarks (MediaPipe's tracking step: once for a palm's region, up to
    twice for an arm's), which centres rough regions (tiles, arms) on the hand, looked at plainly and
    mirrored (mirror-consistent side, :func:`~fast_hamer_core.detection.merge.combine_mirrored`). Only
-   hands whose presence reaches ``min_presence_confidence`` are kept: precision comes from this check,
-   not from the proposers.
+   hands whose presence reaches ``min_presence_confidence`` are kept, or, for an arm's region, a lower
+   presence (``config.min_presence_with_arm``) when the arm agrees: its wrist clearly visible, the same
+   side, the landmark wrist at the pose wrist (:func:`arm_agrees`). Precision comes from this check, not
+   from the proposers.
 5. Duplicates are merged (:func:`~fast_hamer_core.detection.merge.merge_duplicates`): one hand is
    reported once.
 
-Each detection's ``score`` is that hand presence (in [``min_presence_confidence``, 1]), ``side_score``
+Each detection's ``score`` is that hand presence (in [``min_presence_confidence``, 1], or from
+``config.min_presence_with_arm`` for a hand its arm confirms), ``side_score``
 the probability of the chosen side; keypoints and metric keypoints are the mean of the two final looks.
 
 Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm detector run (the default
 search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
-20 ms for the body models with one person (+13 ms per further person), 16 ms per checked region (three
-landmark runs, four for an arm's region). ``fast-hamer detect-eval`` prints the time per image: 150-170 ms
-on the shared photos and their hard copies, against 43-50 ms for the fast detector (README, "Detection
-modes").
+about 8 ms per pose detector run (the people search: whole image + 9 tiles = 10 runs, 80 ms), 13 ms per
+person for the pose landmark model (at most ``config.people.max_people`` = 8), 16 ms per checked region
+(three landmark runs, four for an arm's region). ``fast-hamer detect-eval`` prints the time per image
+(machine shared, load average 1.4-1.9): 235-255 ms on the shared photos and their hard copies (160-185 ms
+with people on the whole image only), against 47-57 ms for the fast detector (README, "Detection modes",
+with the commands).
 """
 
 from __future__ import annotations
@@ -112,10 +120,12 @@ class Region:
 
     @classmethod
     def from_palm(cls, palm: Palm) -> Region:
+        """The region of a palm found by the palm search."""
         return cls(palm.hand_roi, "palm", 0.5 + 0.5 * palm.score)
 
     @classmethod
     def from_arm(cls, arm: HandProposal) -> Region:
+        """The region at an arm's wrist; the arm travels with it (the second cue of :meth:`accepts`)."""
         return cls(arm.roi, "pose", 0.5 * arm.visibility, arm)
 
 
@@ -137,7 +147,12 @@ class ThoroughConfig:
     pose_refine_steps: int = 2
     duplicates: DuplicateRule = field(default_factory=DuplicateRule)
     #: Hand presence enough for an arm's region whose cues agree (:func:`arm_agrees`); at or above the
-    #: detector's ``min_presence_confidence``: off.
+    #: detector's ``min_presence_confidence``: off. 0.4: a hand behind another or under an occluder is
+    #: seen with little presence at the end of a clearly visible arm. On the shared photos and both hard
+    #: sets, the arms' regions with agreeing cues and presence in [0.4, 0.8) were 3, two true hands (one
+    #: found by nothing else: hamer_test1's hidden hand on an occluded copy, 0.46) and one duplicate of a
+    #: found hand (merged); a palm's region gets no such second cue: below 0.8 its hands were almost only
+    #: false ones.
     min_presence_with_arm: float = 0.4
     arm_agreement: ArmAgreement = field(default_factory=ArmAgreement)
 

@@ -10,7 +10,7 @@ from fixtures.data import HAND_PHOTOS
 from fast_hamer_core.detection import create_detector, resolve_detector_name
 from fast_hamer_core.detection.blaze import RotatedRect
 from fast_hamer_core.detection.merge import HandCandidate
-from fast_hamer_core.detection.pose import HandProposal
+from fast_hamer_core.detection.pose import HandProposal, PeopleSearchConfig
 from fast_hamer_core.detection.thorough import (
     ArmAgreement,
     Region,
@@ -119,6 +119,10 @@ def test_mode_selects_the_detector_and_bad_options_are_named(task_path):
         assert isinstance(det, ThoroughHandDetector) and det.max_hands == 10
     with ThoroughHandDetector(model_path=task_path, use_pose=False) as det:
         assert det.body is None and not det.config.use_pose
+    people = PeopleSearchConfig(max_people=2, min_tile_score=0.7)
+    with ThoroughHandDetector(model_path=task_path, config=ThoroughConfig(people=people)) as det:
+        assert det.body.people.config is people
+        assert det.body.detector.min_score == pytest.approx(people.min_score)  # the lower of the two
     with pytest.raises(ValueError, match="handedness"):
         ThoroughHandDetector(model_path=task_path, handedness="mirror")
     with pytest.raises(ValueError, match="min_presence_confidence"):
