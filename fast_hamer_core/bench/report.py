@@ -136,10 +136,9 @@ def write_json(result: BenchResult, path: str | os.PathLike) -> Path:
 def plot(result: BenchResult, path: str | os.PathLike) -> Path:
     """PNG: network latency per model and runtime (one panel per batch size, log scale), and the
     pipeline's frame time split into stages when measured."""
-    import matplotlib
+    from fast_hamer_core.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     batches = sorted({r["batch"] for r in result.latency})
     models = list(dict.fromkeys(r["model"] for r in result.latency))
@@ -184,9 +183,4 @@ def plot(result: BenchResult, path: str | os.PathLike) -> Path:
         ax.set_title("pipeline, 640x480: stages")
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"fast-hamer bench: {result.device}", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

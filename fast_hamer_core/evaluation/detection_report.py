@@ -73,10 +73,9 @@ def format_comparison(summaries: Mapping[str, dict], title: str = "") -> str:
 def plot_recall_by_kind(summaries: Mapping[str, dict], path: str | Path, title: str = "") -> Path:
     """Grouped bars of recall per kind (overall first), one bar per setting, written as an image to
     ``path`` (the format from its suffix, e.g. ``.png``). Each bar is labelled with found/hands."""
-    import matplotlib
+    from fast_hamer_core.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not summaries:
         raise ValueError("nothing to plot: no summaries")
@@ -110,12 +109,7 @@ def plot_recall_by_kind(summaries: Mapping[str, dict], path: str | Path, title: 
     ax.legend(fontsize=8, loc="upper left")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 __all__ = ["format_comparison", "kinds_present", "plot_recall_by_kind"]
