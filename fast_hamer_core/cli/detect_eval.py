@@ -72,6 +72,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=1, help="untimed detector runs before timing (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
+        "--clips",
+        type=int,
+        metavar="FRAMES",
+        help="score on streams instead of photos: every labelled photo becomes a clip of FRAMES frames "
+        "moving like a hand-held camera, its labels following; every frame is scored, and the setting "
+        "'stream' (the stream detector as the node runs it on a camera) is compared with the --mode ones "
+        "(fast_hamer_core/evaluation/clips.py)",
+    )
+    p.add_argument(
+        "--stream-option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --clips: an option of the stream detector, as HandReconstructor.from_options takes it "
+        "(search_every=N, scan_windows=false, ...)",
+    )
+    p.add_argument(
         "--plot",
         type=Path,
         metavar="FILE",
@@ -152,16 +170,47 @@ def modes(args: argparse.Namespace) -> list[str]:
     return ["fast" if args.detector == "yolo" else DEFAULT_PHOTO_MODE]
 
 
-def score_setting(args: argparse.Namespace, kwargs: dict, labels, image_dir: Path) -> list:
-    """Build the detector of one setting and run it over every labelled image."""
+#: The setting name of the stream detector in ``--clips`` comparisons.
+STREAM_SETTING = "stream"
+
+
+def stream_detector(args: argparse.Namespace, base: dict):
+    """The detector the node runs on a camera (``HandReconstructor.from_options(stream=True)``, landmarks
+    mode) with the chosen model, side and limit flags and every ``--stream-option``."""
+    from fast_hamer_core.pipeline import HandReconstructor
+
+    options = {
+        "detector_model": base.get("model_path"),
+        "handedness": base.get("handedness", "flip_consistent"),
+        "mirrored_input": bool(base.get("mirrored_input", False)),
+        "max_hands": base.get("max_hands"),
+        "min_detection_confidence": base.get("min_detection_confidence"),
+        **dict(args.stream_option),
+    }
+    try:
+        return HandReconstructor.from_options(checkpoint=None, stream=True, device="cpu", **options).detector
+    except TypeError as err:
+        raise ValueError(f"the stream detector rejects the options: {err}") from err
+
+
+def score_setting(args: argparse.Namespace, setting: str, kwargs: dict, labels, image_dir: Path) -> list:
+    """Build the detector of one setting and run it over every labelled image (or clip, ``--clips``)."""
     from fast_hamer_core.detection import create_detector
+    from fast_hamer_core.evaluation.clips import evaluate_on_clips
     from fast_hamer_core.evaluation.detection import evaluate_detector
 
-    try:
-        detector = create_detector(args.detector, **kwargs)
-    except TypeError as err:  # a --detector-option the backend does not take
-        raise ValueError(f"detector {args.detector!r} rejects the options: {err}") from err
+    if setting == STREAM_SETTING:
+        detector = stream_detector(args, kwargs)
+    else:
+        try:
+            detector = create_detector(args.detector, **kwargs)
+        except TypeError as err:  # a --detector-option the backend does not take
+            raise ValueError(f"detector {args.detector!r} rejects the options: {err}") from err
     with detector:
+        if args.clips:
+            return evaluate_on_clips(
+                detector, labels, image_dir, args.clips, iou_threshold=args.iou, progress=not args.no_progress
+            )
         return evaluate_detector(
             detector,
             labels,
@@ -193,9 +242,17 @@ def run(args: argparse.Namespace) -> int:
             f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])} "
             "(pass --images FOLDER where they are)"
         )
+    if args.clips is not None and args.clips < 1:
+        raise ValueError(f"--clips must be >= 1 frame, got {args.clips}")
+    if args.clips and args.render:
+        raise ValueError("--render draws photos; with --clips write the frames' matches with --out instead")
+    if args.stream_option and not args.clips:
+        raise ValueError("--stream-option tunes the stream detector of --clips: give --clips FRAMES too")
     settings = modes(args)
     if args.detector == "yolo" and settings != ["fast"]:
         raise ValueError("--mode thorough needs --detector mediapipe (the yolo backend has one mode)")
+    if args.clips and args.detector == "mediapipe":
+        settings.append(STREAM_SETTING)
     base = detector_kwargs(args)
     log.info(
         "%d images, %d hands; detector %s %s; mode(s) %s",
@@ -206,12 +263,14 @@ def run(args: argparse.Namespace) -> int:
         ", ".join(settings),
     )
     runs = []
+    on = f", clips of {args.clips} frames" if args.clips else ""
     for mode in settings:
-        kwargs = {"mode": mode, **base}  # a --detector-option mode=... still wins
-        scores = score_setting(args, kwargs, labels, image_dir)
+        # A --detector-option mode=... still wins; the stream detector shows its --stream-option too.
+        kwargs = {**base, **dict(args.stream_option)} if mode == STREAM_SETTING else {"mode": mode, **base}
+        scores = score_setting(args, mode, kwargs, labels, image_dir)
         summary = summarise(scores)
-        title = f"{args.labels.name}: detector {args.detector}, " + ", ".join(
-            f"{k}={v}" for k, v in kwargs.items() if k not in ("model_path", "weights_path")
+        title = f"{args.labels.name}{on}: {mode}, detector {args.detector}, " + ", ".join(
+            f"{k}={v}" for k, v in kwargs.items() if k not in ("model_path", "weights_path", "mode")
         )
         print(format_summary(summary, title=f"{title} (IoU >= {args.iou:g})"))
         if args.render:
@@ -221,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
             log.info("drew %d images into %s", len(scores), out_dir)
         runs.append(
             {
-                "mode": kwargs["mode"],
+                "mode": kwargs.get("mode", mode),
                 "detector_kwargs": {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()},
                 "summary": summary,
                 "per_image": [score.to_dict() for score in scores],
@@ -230,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
     summaries = {run["mode"]: run["summary"] for run in runs}
     if len(runs) > 1:
         print()
-        print(format_comparison(summaries, title=f"{args.labels.name}: {args.detector}, modes compared"))
+        title = f"{args.labels.name}{on}: {args.detector}, modes compared"
+        print(format_comparison(summaries, title=title, unit="frames" if args.clips else "images"))
     if args.out:
         payload = {
             "labels": str(args.labels),
@@ -238,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
             "iou_threshold": args.iou,
             "detector": args.detector,
         }
+        if args.clips:
+            payload["clip_frames"] = args.clips
         if len(runs) == 1:
             payload.update({k: v for k, v in runs[0].items() if k != "mode"})
         else:

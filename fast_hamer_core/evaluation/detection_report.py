@@ -32,8 +32,9 @@ def kinds_present(summaries: Mapping[str, dict]) -> list[str]:
     return [k for k in KINDS if any(s["kinds"][k]["hands"] for s in summaries.values())]
 
 
-def format_comparison(summaries: Mapping[str, dict], title: str = "") -> str:
-    """A plain-text table: measures as rows, settings (the mapping's keys, in order) as columns.
+def format_comparison(summaries: Mapping[str, dict], title: str = "", unit: str = "images") -> str:
+    """A plain-text table: measures as rows, settings (the mapping's keys, in order) as columns;
+    ``unit`` names what was scored (``"frames"`` for clips).
 
     Every summary must come from the same labels (the same images and hands); ValueError otherwise,
     since the columns would not be comparable."""
@@ -51,7 +52,7 @@ def format_comparison(summaries: Mapping[str, dict], title: str = "") -> str:
             [_pct(s["side_correct"], s["hands_with_side"]) for s in summaries.values()],
         ),
         (
-            "ms per image, mean / median",
+            f"ms per {unit[:-1] if unit.endswith('s') else unit}, mean / median",
             [f"{_ms(s['ms_per_image_mean'])} / {_ms(s['ms_per_image_median'])}" for s in summaries.values()],
         ),
     ]
@@ -63,7 +64,7 @@ def format_comparison(summaries: Mapping[str, dict], title: str = "") -> str:
     widths = [max(len(names[i]), *(len(cells[i]) for _, cells in rows)) for i in range(len(names))]
     images, hands = next(iter(counts))
     lines = [title] if title else []
-    lines.append(f"{images} images, {hands} hands")
+    lines.append(f"{images} {unit}, {hands} hands")
     lines.append(f"{'':{first}}  " + "  ".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True)))
     for name, cells in rows:
         lines.append(f"{name:{first}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
