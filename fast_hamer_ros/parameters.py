@@ -107,8 +107,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("mirrored_input", False, "The camera image is mirrored (selfie view): swap sides.", True),
     ParamSpec("detection_mode", "fast", "Hand detector: 'fast' (MediaPipe's landmarker, tens of ms) or "
               "'thorough' (multi-scale palm search + hands from the body, every region re-checked: finds "
-              "small, occluded and close-up hands, but takes 3-4x as long, about 0.15-0.2 s per image on 2 "
-              "CPU cores; for still images or slow cameras, not streams).", True,
+              "small, occluded, close-up and gloved hands, but takes 5-6x as long, about 0.25 s per image on "
+              "2 CPU cores; for still images or slow cameras, not streams).", True,
               choices=("fast", "thorough")),
     ParamSpec("max_hands", 4, "Most hands detected per image.", True, range=(1, 16)),
     ParamSpec("min_detection_confidence", 0.3, "Detector score threshold.", True, range=(0.0, 1.0)),

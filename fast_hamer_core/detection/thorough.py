@@ -18,7 +18,10 @@ This detector trades time for recall (photos, not streams):
    mirrored (mirror-consistent side, :func:`~fast_hamer_core.detection.merge.combine_mirrored`). Only
    hands whose presence reaches ``min_presence_confidence`` are kept: precision comes from this check,
    not from the proposers.
-5. Duplicates are merged (:func:`~fast_hamer_core.detection.merge.merge_duplicates`): one hand is
+5. The grey pass (:mod:`~fast_hamer_core.detection.grey`, ``config.grey_pass``): for hands that are not
+   skin-coloured (gloves), the palm search, the body and the regions that failed in colour are looked at
+   again on a grey copy of the image, and checked there.
+6. Duplicates are merged (:func:`~fast_hamer_core.detection.merge.merge_duplicates`): one hand is
    reported once.
 
 Each detection's ``score`` is that hand presence (in [``min_presence_confidence``, 1]), ``side_score``
@@ -27,9 +30,9 @@ the probability of the chosen side; keypoints and metric keypoints are the mean 
 Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm detector run (the default
 search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
 20 ms for the body models with one person (+13 ms per further person), 16 ms per checked region (three
-landmark runs, four for an arm's region). ``fast-hamer detect-eval`` prints the time per image: 150-170 ms
-on the shared photos and their hard copies, against 43-50 ms for the fast detector (README, "Detection
-modes").
+landmark runs, four for an arm's region), and 50-90 ms for the grey pass. ``fast-hamer detect-eval`` prints
+the time per image: 250-270 ms on the shared photos and their hard copies (170-200 ms without the grey
+pass), against 45-57 ms for the fast detector (README, "Detection modes").
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from fast_hamer_core.detection.base import (
     require_fractions,
 )
 from fast_hamer_core.detection.blaze import HandLandmarkModel, PalmDetector, RotatedRect
+from fast_hamer_core.detection.grey import GreyPass, GreyPassConfig
 from fast_hamer_core.detection.merge import (
     DuplicateRule,
     HandCandidate,
@@ -85,6 +89,8 @@ class ThoroughConfig:
     palm_refine_steps: int = 1
     pose_refine_steps: int = 2
     duplicates: DuplicateRule = field(default_factory=DuplicateRule)
+    #: Hands looked for and re-checked on a grey copy too, for hands not skin-coloured (gloves).
+    grey_pass: GreyPassConfig = field(default_factory=GreyPassConfig)
 
 
 class ThoroughHandDetector(HandDetector):
@@ -108,6 +114,8 @@ class ThoroughHandDetector(HandDetector):
         pose_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models.
         use_pose: overrides ``config.use_pose`` (regions from the body), e.g. from
             ``fast-hamer detect-eval --detector-option use_pose=false``.
+        grey_pass: overrides ``config.grey_pass.enabled`` (:mod:`~fast_hamer_core.detection.grey`), e.g.
+            ``--detector-option grey_pass=false``.
     """
 
     name = "thorough"
@@ -125,6 +133,7 @@ class ThoroughHandDetector(HandDetector):
         config: ThoroughConfig | None = None,
         pose_models: dict[str, str] | None = None,
         use_pose: bool | None = None,
+        grey_pass: bool | None = None,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
         require_choice("handedness", handedness, HANDEDNESS_MODES)
@@ -135,6 +144,9 @@ class ThoroughHandDetector(HandDetector):
         self.config = config or ThoroughConfig()
         if use_pose is not None:
             self.config = replace(self.config, use_pose=bool(use_pose))
+        if grey_pass is not None:
+            grey = replace(self.config.grey_pass, enabled=bool(grey_pass))
+            self.config = replace(self.config, grey_pass=grey)
         self.max_hands = int(max_hands)
         self.min_presence = float(min_presence_confidence)
         self.handedness = handedness
@@ -142,6 +154,7 @@ class ThoroughHandDetector(HandDetector):
         palm = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
         self.model_path = palm.model_path
         self.search = PalmSearch(palm, self.config.search)
+        self.grey = GreyPass(palm, self.config.grey_pass)
         self.landmarks = HandLandmarkModel(self.model_path, threads=threads)
         self.body = None
         if self.config.use_pose:
@@ -198,7 +211,14 @@ class ThoroughHandDetector(HandDetector):
 
     # ------------------------------------------------------------------ detector
     def _detect(self, rgb: np.ndarray, stamp_s: float | None) -> list[Detection]:
-        candidates = [c for roi, source, _ in self.regions(rgb) if (c := self.check(rgb, roi, source))]
+        candidates: list[HandCandidate] = []
+        failed: list[tuple[RotatedRect, str]] = []  # regions whose check failed, for the grey pass
+        for roi, source, _ in self.regions(rgb):
+            if hand := self.check(rgb, roi, source):
+                candidates.append(hand)
+            else:
+                failed.append((roi, source))
+        candidates += self.grey.candidates(self, rgb, candidates, failed, self.config.max_regions)
         hands = merge_duplicates(candidates, self.config.duplicates)[: self.max_hands]
         detections = [self._to_detection(hand) for hand in hands]
         detections.sort(key=lambda d: (-d.score, float(d.box[0] + d.box[2])))
