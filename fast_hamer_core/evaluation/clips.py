@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD, ImageScore, score_image
-from fast_hamer_core.evaluation.hand_labels import LabelledHand, LabelledImage
-from fast_hamer_core.evaluation.hard_cases import KEEP_VISIBLE, SIZE_KINDS
+from fast_hamer_core.evaluation.hand_labels import LabelledImage
+from fast_hamer_core.evaluation.hard_cases import place_labels
 
 #: Default clip length: two seconds at 30 FPS, several palm-search periods of the stream detector.
 DEFAULT_CLIP_FRAMES: int = 60
@@ -45,21 +45,11 @@ def transform_labels(
 ) -> LabelledImage:
     """``image``'s labels after the affine ``m`` (photo -> frame pixels) in a ``width`` x ``height`` frame.
 
-    Boxes are the axis-aligned boxes of the moved boxes, clipped to the frame. As for the hard copies
-    (:mod:`~fast_hamer_core.evaluation.hard_cases`): a hand with less than ``KEEP_VISIBLE`` of its box
-    in view is ``ignore``, one with nothing in view is dropped; written size kinds are dropped (the
-    scoring computes them from the new box)."""
-    frame = np.array([0.0, 0.0, float(width), float(height)])
-    hands = []
-    for hand in image.hands:
-        box = transform_box(hand.box, m)
-        clipped = np.concatenate([np.maximum(box[:2], frame[:2]), np.minimum(box[2:], frame[2:])])
-        inside = float(np.prod(np.clip(clipped[2:] - clipped[:2], 0.0, None)))
-        if inside <= 0.0:
-            continue
-        ignore = bool(hand.ignore or inside < KEEP_VISIBLE * float(np.prod(box[2:] - box[:2])))
-        hands.append(LabelledHand(clipped, hand.side, hand.kinds - SIZE_KINDS, ignore))
-    return LabelledImage(file, int(width), int(height), hands, image.kinds - SIZE_KINDS)
+    Boxes are the axis-aligned boxes of the moved boxes, then the hard copies' rules apply
+    (:func:`~fast_hamer_core.evaluation.hard_cases.place_labels`): clipped to the frame, a hand with less
+    than ``KEEP_VISIBLE`` of its box in view is ``ignore``, one with nothing in view is dropped, written
+    size kinds are dropped (the scoring computes them from the new box)."""
+    return place_labels(image, [transform_box(hand.box, m) for hand in image.hands], width, height, file)
 
 
 def labelled_clip(

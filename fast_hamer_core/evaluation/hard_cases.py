@@ -87,25 +87,25 @@ class HardCase:
 
 
 # -------------------------------------------------------------------------------------------- labels
-def map_labels(
+def place_labels(
     image: LabelledImage,
-    scale: float,
-    offset_px: tuple[float, float],
+    boxes: Sequence[np.ndarray],
     width: int,
     height: int,
     file: str,
     add_kinds: frozenset[str] = frozenset(),
     drop_kinds: frozenset[str] = SIZE_KINDS,
 ) -> LabelledImage:
-    """Labels of ``image`` after ``x' = x * scale + offset_x`` (same for y), in a ``width x height`` frame.
+    """``image``'s labels with hand ``i``'s box moved to ``boxes[i]`` (xyxy pixels of a ``width x height``
+    frame), the module's rules applied.
 
     Boxes are clipped to the frame; cut hands are kept, ignored or dropped (module docstring). Written
     kinds in ``drop_kinds`` are removed (hand and image), ``add_kinds`` added to every hand.
     """
     hands = []
     frame = np.array([0.0, 0.0, float(width), float(height)])
-    for hand in image.hands:
-        box = hand.box * scale + np.tile(np.asarray(offset_px, dtype=np.float64), 2)
+    for hand, box in zip(image.hands, boxes, strict=True):
+        box = np.asarray(box, dtype=np.float64)
         clipped = np.concatenate([np.maximum(box[:2], frame[:2]), np.minimum(box[2:], frame[2:])])
         inside = np.prod(np.clip(clipped[2:] - clipped[:2], 0.0, None))
         area = np.prod(box[2:] - box[:2])
@@ -117,6 +117,23 @@ def map_labels(
     return LabelledImage(
         file=file, width=int(width), height=int(height), hands=hands, kinds=image.kinds - drop_kinds
     )
+
+
+def map_labels(
+    image: LabelledImage,
+    scale: float,
+    offset_px: tuple[float, float],
+    width: int,
+    height: int,
+    file: str,
+    add_kinds: frozenset[str] = frozenset(),
+    drop_kinds: frozenset[str] = SIZE_KINDS,
+) -> LabelledImage:
+    """Labels of ``image`` after ``x' = x * scale + offset_x`` (same for y), in a ``width x height`` frame
+    (:func:`place_labels`)."""
+    offset = np.tile(np.asarray(offset_px, dtype=np.float64), 2)
+    boxes = [hand.box * scale + offset for hand in image.hands]
+    return place_labels(image, boxes, width, height, file, add_kinds, drop_kinds)
 
 
 def _name(image: LabelledImage, maker: str, index: int | str | None = None) -> str:
