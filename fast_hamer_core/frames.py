@@ -111,6 +111,34 @@ class FrameReader:
             self._capture = None
 
 
+#: Border modes of :func:`moving_sequence`: what fills the frame where the moved photo does not reach.
+BORDERS: dict[str, int] = {"reflect": cv2.BORDER_REFLECT, "constant": cv2.BORDER_CONSTANT}
+
+
+def moving_transforms(
+    width: int,
+    height: int,
+    frames: int,
+    size: tuple[int, int] = (640, 480),
+    shift_frac: float = 0.06,
+    zoom: float = 0.08,
+    rotation_deg: float = 6.0,
+    period_frames: int = 90,
+) -> Iterator[np.ndarray]:
+    """The (2, 3) affine matrices, photo pixels -> frame pixels, of :func:`moving_sequence` for a
+    ``width`` x ``height`` photo (apply one to points as ``m[:, :2] @ p + m[:, 2]``)."""
+    out_w, out_h = size
+    scale = max(out_w / width, out_h / height)  # cover the output, like a centre crop
+    for i in range(int(frames)):
+        phase = 2.0 * math.pi * i / period_frames
+        dx = shift_frac * out_w * math.sin(phase)
+        dy = 0.5 * shift_frac * out_h * math.sin(2.0 * phase)
+        s = scale * (1.0 + zoom * math.sin(0.5 * phase))
+        m = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), rotation_deg * math.sin(phase), s)
+        m[:, 2] += (out_w / 2.0 - width / 2.0 + dx, out_h / 2.0 - height / 2.0 + dy)
+        yield m
+
+
 def moving_sequence(
     image_rgb: np.ndarray,
     frames: int,
@@ -119,20 +147,17 @@ def moving_sequence(
     zoom: float = 0.08,
     rotation_deg: float = 6.0,
     period_frames: int = 90,
+    border: str = "reflect",
 ) -> Iterator[np.ndarray]:
     """``frames`` RGB frames of ``size = (W, H)``: ``image_rgb`` centre-cropped to that aspect, then moved by
     a smooth periodic motion (shift up to ``shift_frac`` of the width, zoom up to +-``zoom``, rotation up to
-    +-``rotation_deg`` degrees, one cycle every ``period_frames``), like a camera held in a hand."""
-    out_w, out_h = size
+    +-``rotation_deg`` degrees, one cycle every ``period_frames``), like a camera held in a hand.
+    ``border``: ``"reflect"`` (the photo mirrored beyond its edges, no empty corners) or ``"constant"``
+    (black: no mirrored copy of a hand, for scoring against labels). The motion is
+    :func:`moving_transforms`."""
+    if border not in BORDERS:
+        raise ValueError(f"border must be one of {sorted(BORDERS)}, got {border!r}")
     h, w = image_rgb.shape[:2]
-    scale = max(out_w / w, out_h / h)  # cover the output, like a centre crop
-    for i in range(int(frames)):
-        phase = 2.0 * math.pi * i / period_frames
-        dx = shift_frac * out_w * math.sin(phase)
-        dy = 0.5 * shift_frac * out_h * math.sin(2.0 * phase)
-        s = scale * (1.0 + zoom * math.sin(0.5 * phase))
-        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), rotation_deg * math.sin(phase), s)
-        m[:, 2] += (out_w / 2.0 - w / 2.0 + dx, out_h / 2.0 - h / 2.0 + dy)
-        yield cv2.warpAffine(
-            image_rgb, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
-        )
+    motion = moving_transforms(w, h, frames, size, shift_frac, zoom, rotation_deg, period_frames)
+    for m in motion:
+        yield cv2.warpAffine(image_rgb, m, tuple(size), flags=cv2.INTER_LINEAR, borderMode=BORDERS[border])

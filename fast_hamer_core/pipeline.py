@@ -103,6 +103,7 @@ class HandReconstructor:
         stream: bool = False,
         search_every: int = 10,
         max_unconfirmed_frames: int = 5,
+        scan_windows: bool = True,
         detector: str = "mediapipe",
         detection_mode: str = "fast",
     ) -> HandReconstructor:
@@ -117,7 +118,9 @@ class HandReconstructor:
 
         ``stream``: a live stream (see the module docstring): the stream detector with a palm search every
         ``search_every`` frames while hands are tracked, and in mesh mode tracking by reconstruction for at
-        most ``max_unconfirmed_frames`` frames without a detection.
+        most ``max_unconfirmed_frames`` frames without a detection; ``scan_windows``: each palm search also
+        looks at one window of the photo search (padded image, then tiles, in turn) for close-up and small
+        hands (:class:`~fast_hamer_core.detection.stream.StreamHandDetector`).
         ``detector``: ``"mediapipe"`` (``detector_model`` = its ``.task``, optional) or ``"yolo"``
         (``detector_model`` = the YOLO ``.pt`` weights, e.g. WiLoR's; boxes only, so it needs a mesh model).
         ``detection_mode``: ``"fast"`` (MediaPipe's landmarker) or ``"thorough"`` (multi-scale + body search,
@@ -177,7 +180,9 @@ class HandReconstructor:
         if stream and detector != "yolo" and not thorough:
             from fast_hamer_core.detection.stream import StreamHandDetector
 
-            hand_detector = StreamHandDetector(search_every=search_every, **backend, **common)
+            hand_detector = StreamHandDetector(
+                search_every=search_every, scan_windows=scan_windows, **backend, **common
+            )
         else:
             if stream and thorough:
                 log.info("the thorough detector has no stream state: every frame is searched in full")

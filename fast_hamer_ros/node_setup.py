@@ -83,6 +83,7 @@ def build_reconstructor(params: dict[str, Any]):
         runtime_model=params["runtime_model"] or None,
         stream=params["stream.enabled"],
         search_every=params["stream.search_every_frames"],
+        scan_windows=params["stream.scan_windows"],
         max_unconfirmed_frames=params["stream.max_unconfirmed_frames"],
     )
     if not params["tracking.enabled"]:

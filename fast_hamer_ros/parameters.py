@@ -107,8 +107,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("mirrored_input", False, "The camera image is mirrored (selfie view): swap sides.", True),
     ParamSpec("detection_mode", "fast", "Hand detector: 'fast' (MediaPipe's landmarker, tens of ms) or "
               "'thorough' (multi-scale palm search + hands from the body, every region re-checked: finds "
-              "small, occluded and close-up hands, but takes 3-4x as long, about 0.15-0.2 s per image on 2 "
-              "CPU cores; for still images or slow cameras, not streams).", True,
+              "small, occluded, close-up and gloved hands, but takes 6-8x as long, about 0.35 s per image on "
+              "2 CPU cores; for still images or slow cameras, not streams).", True,
               choices=("fast", "thorough")),
     ParamSpec("max_hands", 4, "Most hands detected per image.", True, range=(1, 16)),
     ParamSpec("min_detection_confidence", 0.3, "Detector score threshold.", True, range=(0.0, 1.0)),
@@ -135,6 +135,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("stream.search_every_frames", 10, "Stream mode: palm search over the whole image every k "
               "frames while hands are tracked (new hands walk in); also whenever a hand is lost or none is "
               "tracked.", True, range=(1, 300)),
+    ParamSpec("stream.scan_windows", True, "Stream mode: every palm search also looks at one window of "
+              "the photo detector's multi-scale search (the padded image for hands filling the frame, then "
+              "overlapping tiles for small hands), a different one each time; hands found there need "
+              "presence 0.8. One extra palm detector run per search.", True),
     ParamSpec("stream.max_unconfirmed_frames", 5, "Stream mode, mesh: frames a hand is carried by "
               "reconstruction without a detection before its track ends.", True, range=(0, 100)),
     ParamSpec("stream.overlap", True, "Stream mode: detect the next frame while the network and "

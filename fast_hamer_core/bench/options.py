@@ -68,6 +68,7 @@ STREAM_COLUMNS: dict[str, str] = {
     "paced_answered": "--stream: frames answered in the paced run",
     "paced_dropped": "--stream: frames replaced before the detector took them in the paced run",
     "palm_searches_per_frame": "--stream: whole-image palm searches per frame",
+    "window_searches_per_frame": "--stream: extra-window palm detector runs (stream.scan_windows) per frame",
     "mirror_passes_per_frame": "--stream: mirrored passes (handedness checks) per frame",
     "all_hands_fraction": "--stream: fraction of the frames where frame mode finds hands on which this mode "
     "finds at least as many (frame mode: 1, the reference)",

@@ -102,7 +102,8 @@ def format_tables(result: BenchResult) -> str:
     if streamed:
         rate = streamed[0]["rate_hz"]
         head = f"{'model':<18} {'runtime':<12} {'mode':<7} {'FPS':>6} {'lat p50':>8} {'lat p95':>8}"
-        head += f" {'palm/frame':>10} {'mirror/fr':>9} {'all hands':>9} {'side chg':>8} {'x_frame':>7}"
+        head += f" {'palm/frame':>10} {'window/fr':>9} {'mirror/fr':>9}"
+        head += f" {'all hands':>9} {'side chg':>8} {'x_frame':>7}"
         lines += [
             "",
             f"Stream ({result.environment.get('stream_input', '')}): throughput saturated, latency (ms) "
@@ -113,7 +114,8 @@ def format_tables(result: BenchResult) -> str:
         for r in streamed:
             line = f"{r['model']:<18} {r['runtime']:<12} {r['mode']:<7} {r['fps']:>6.1f}"
             line += f" {_fmt(r['latency_p50_ms']):>8} {_fmt(r['latency_p95_ms']):>8}"
-            line += f" {r['palm_searches_per_frame']:>10.2f} {r['mirror_passes_per_frame']:>9.2f}"
+            line += f" {r['palm_searches_per_frame']:>10.2f} {r.get('window_searches_per_frame', 0.0):>9.2f}"
+            line += f" {r['mirror_passes_per_frame']:>9.2f}"
             line += f" {_fmt(r['all_hands_fraction'], '.3f'):>9} {r['side_changes']:>8d}"
             line += f" {_fmt(r['x_frame'], '.2f'):>7}"
             lines.append(line)
@@ -136,10 +138,9 @@ def write_json(result: BenchResult, path: str | os.PathLike) -> Path:
 def plot(result: BenchResult, path: str | os.PathLike) -> Path:
     """PNG: network latency per model and runtime (one panel per batch size, log scale), and the
     pipeline's frame time split into stages when measured."""
-    import matplotlib
+    from fast_hamer_core.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     batches = sorted({r["batch"] for r in result.latency})
     models = list(dict.fromkeys(r["model"] for r in result.latency))
@@ -184,9 +185,4 @@ def plot(result: BenchResult, path: str | os.PathLike) -> Path:
         ax.set_title("pipeline, 640x480: stages")
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"fast-hamer bench: {result.device}", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

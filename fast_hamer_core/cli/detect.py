@@ -31,11 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_detector_arguments(p: argparse.ArgumentParser, any_backend: bool = False) -> None:
+def add_detector_arguments(
+    p: argparse.ArgumentParser, any_backend: bool = False, several_modes: bool = False
+) -> None:
     """The flags that choose and tune the detector, shared by ``detect`` and ``detect-eval``.
 
     ``any_backend``: ``--detector`` takes any registered backend name (checked by the caller), not only
-    ``mediapipe`` / ``yolo``."""
+    ``mediapipe`` / ``yolo``. ``several_modes``: ``--mode`` may be repeated (``args.mode`` is then a
+    list or ``None``), to compare settings on the same photos."""
     p.add_argument(
         "--detector",
         default="mediapipe",
@@ -57,10 +60,16 @@ def add_detector_arguments(p: argparse.ArgumentParser, any_backend: bool = False
         "--mode",
         choices=DETECTION_MODE_CHOICES,
         default=None,
+        action="append" if several_modes else "store",
         help="'fast' (one palm search, MediaPipe's landmarker) or 'thorough' (mediapipe only: multi-scale "
         "palm search + hands from the body, every region re-checked: finds small, close-up and occluded "
         f"hands, several times slower; the README gives the times). Default {DEFAULT_PHOTO_MODE} for "
-        "mediapipe, fast for yolo",
+        "mediapipe, fast for yolo"
+        + (
+            "; repeat it (--mode fast --mode thorough) to score each and compare them"
+            if several_modes
+            else ""
+        ),
     )
     p.add_argument("--mirrored-input", action="store_true", help="the image(s) are mirrored (selfie camera)")
     p.add_argument(

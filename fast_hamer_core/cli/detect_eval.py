@@ -36,11 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and per kind of hand (clear, holding an object, small, tiny, close-up, occluded, first person, "
         "gloved, several people, dark), precision, duplicates (one hand reported twice: they count "
         "against precision), side accuracy on the found hands whose side is labelled, and milliseconds "
-        "per image (detector only, after a warm-up). Detections match labels one-to-one (Hungarian) on "
+        "per image (detector only, after a warm-up); repeat --mode to score several settings side by side "
+        "(and --plot them). Detections match labels one-to-one (Hungarian) on "
         "box IoU. The label format is documented in fast_hamer_core/evaluation/hand_labels.py; "
         "`fast-hamer detect-hard-set` makes harder copies of a labelled set.",
         epilog="examples: fast-hamer detect-eval --images ../shared/data/hands --out results/det.json  |  "
-        "fast-hamer detect-eval --labels hard/labels.json --handedness raw  |  "
+        "fast-hamer detect-eval --labels hard/labels.json --mode fast --mode thorough --plot recall.png  |  "
         "fast-hamer detect-eval --images DIR --detector-option max_side_px=1280",
     )
     p.add_argument(
@@ -70,7 +71,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--warmup", type=int, default=1, help="untimed detector runs before timing (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_detector_arguments(p, any_backend=True)  # the detector, selected as `fast-hamer detect` selects it
+    p.add_argument(
+        "--clips",
+        type=int,
+        metavar="FRAMES",
+        help="score on streams instead of photos: every labelled photo becomes a clip of FRAMES frames "
+        "moving like a hand-held camera, its labels following; every frame is scored, and the setting "
+        "'stream' (the stream detector as the node runs it on a camera) is compared with the --mode ones "
+        "(fast_hamer_core/evaluation/clips.py)",
+    )
+    p.add_argument(
+        "--stream-option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --clips: an option of the stream detector, as HandReconstructor.from_options takes it "
+        "(search_every=N, scan_windows=false, ...)",
+    )
+    p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE",
+        help="draw recall per kind of hand as grouped bars, one per --mode, into FILE (.png, .svg or .pdf)",
+    )
+    # The detector, selected as `fast-hamer detect` selects it; --mode may be repeated to compare settings.
+    add_detector_arguments(p, any_backend=True, several_modes=True)
     p.add_argument(
         "--detector-option",
         type=_option,
@@ -135,16 +161,77 @@ def render_score(image_dir: Path, score, out_dir: Path) -> Path:
     return path
 
 
-def run(args: argparse.Namespace) -> int:
-    from fast_hamer_core.cli.detect import detection_mode
+def modes(args: argparse.Namespace) -> list[str]:
+    """The settings to score: every ``--mode`` given (in order, each once), or the backend's default."""
+    from fast_hamer_core.cli.detect import DEFAULT_PHOTO_MODE
+
+    if args.mode:
+        return list(dict.fromkeys(args.mode))
+    return ["fast" if args.detector == "yolo" else DEFAULT_PHOTO_MODE]
+
+
+#: The setting name of the stream detector in ``--clips`` comparisons.
+STREAM_SETTING = "stream"
+
+
+def stream_detector(args: argparse.Namespace, base: dict):
+    """The detector the node runs on a camera (``HandReconstructor.from_options(stream=True)``, landmarks
+    mode) with the chosen model, side and limit flags and every ``--stream-option``."""
+    from fast_hamer_core.pipeline import HandReconstructor
+
+    options = {
+        "detector_model": base.get("model_path"),
+        "handedness": base.get("handedness", "flip_consistent"),
+        "mirrored_input": bool(base.get("mirrored_input", False)),
+        "max_hands": base.get("max_hands"),
+        "min_detection_confidence": base.get("min_detection_confidence"),
+        **dict(args.stream_option),
+    }
+    try:
+        return HandReconstructor.from_options(checkpoint=None, stream=True, device="cpu", **options).detector
+    except TypeError as err:
+        raise ValueError(f"the stream detector rejects the options: {err}") from err
+
+
+def score_setting(args: argparse.Namespace, setting: str, kwargs: dict, labels, image_dir: Path) -> list:
+    """Build the detector of one setting and run it over every labelled image (or clip, ``--clips``)."""
     from fast_hamer_core.detection import create_detector
-    from fast_hamer_core.evaluation.detection import evaluate_detector, format_summary, summarise
+    from fast_hamer_core.evaluation.clips import evaluate_on_clips
+    from fast_hamer_core.evaluation.detection import evaluate_detector
+
+    if setting == STREAM_SETTING:
+        detector = stream_detector(args, kwargs)
+    else:
+        try:
+            detector = create_detector(args.detector, **kwargs)
+        except TypeError as err:  # a --detector-option the backend does not take
+            raise ValueError(f"detector {args.detector!r} rejects the options: {err}") from err
+    with detector:
+        if args.clips:
+            return evaluate_on_clips(
+                detector, labels, image_dir, args.clips, iou_threshold=args.iou, progress=not args.no_progress
+            )
+        return evaluate_detector(
+            detector,
+            labels,
+            image_dir,
+            iou_threshold=args.iou,
+            warmup=args.warmup,
+            progress=not args.no_progress,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from fast_hamer_core.evaluation.detection import format_summary, summarise
+    from fast_hamer_core.evaluation.detection_report import format_comparison, plot_recall_by_kind
     from fast_hamer_core.evaluation.hand_labels import load_labels
 
     if not 0.0 < args.iou <= 1.0:
         raise ValueError(f"--iou must be in (0, 1], got {args.iou}")
     if args.warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
+    if args.plot is not None and not args.plot.suffix:
+        raise ValueError(f"--plot needs an image file name with a suffix (.png, .svg, .pdf), got {args.plot}")
     labels = load_labels(args.labels)
     image_dir = args.images if args.images is not None else args.labels.parent
     if not image_dir.is_dir():
@@ -155,48 +242,72 @@ def run(args: argparse.Namespace) -> int:
             f"{len(missing)} labelled image(s) not in {image_dir}: {', '.join(missing[:5])} "
             "(pass --images FOLDER where they are)"
         )
-    kwargs = detector_kwargs(args)
+    if args.clips is not None and args.clips < 1:
+        raise ValueError(f"--clips must be >= 1 frame, got {args.clips}")
+    if args.clips and args.render:
+        raise ValueError("--render draws photos; with --clips write the frames' matches with --out instead")
+    if args.stream_option and not args.clips:
+        raise ValueError("--stream-option tunes the stream detector of --clips: give --clips FRAMES too")
+    settings = modes(args)
+    if args.detector == "yolo" and settings != ["fast"]:
+        raise ValueError("--mode thorough needs --detector mediapipe (the yolo backend has one mode)")
+    if args.clips and args.detector == "mediapipe":
+        settings.append(STREAM_SETTING)
+    base = detector_kwargs(args)
     log.info(
-        "%d images, %d hands; detector %s %s",
+        "%d images, %d hands; detector %s %s; mode(s) %s",
         len(labels),
         sum(len(i.hands) for i in labels),
         args.detector,
-        {k: v for k, v in kwargs.items() if v is not None},
+        base,
+        ", ".join(settings),
     )
-    try:
-        kwargs.setdefault("mode", detection_mode(args))
-        detector = create_detector(args.detector, **kwargs)
-    except TypeError as err:  # a --detector-option the backend does not take
-        raise ValueError(f"detector {args.detector!r} rejects the options: {err}") from err
-    with detector:
-        scores = evaluate_detector(
-            detector,
-            labels,
-            image_dir,
-            iou_threshold=args.iou,
-            warmup=args.warmup,
-            progress=not args.no_progress,
+    runs = []
+    on = f", clips of {args.clips} frames" if args.clips else ""
+    for mode in settings:
+        # A --detector-option mode=... still wins; the stream detector shows its --stream-option too.
+        kwargs = {**base, **dict(args.stream_option)} if mode == STREAM_SETTING else {"mode": mode, **base}
+        scores = score_setting(args, mode, kwargs, labels, image_dir)
+        summary = summarise(scores)
+        title = f"{args.labels.name}{on}: {mode}, detector {args.detector}, " + ", ".join(
+            f"{k}={v}" for k, v in kwargs.items() if k not in ("model_path", "weights_path", "mode")
         )
-    summary = summarise(scores)
-    title = f"{args.labels.name}: detector {args.detector}, " + ", ".join(
-        f"{k}={v}" for k, v in kwargs.items() if v is not None and k not in ("model_path", "weights_path")
-    )
-    print(format_summary(summary, title=f"{title} (IoU >= {args.iou:g})"))
+        print(format_summary(summary, title=f"{title} (IoU >= {args.iou:g})"))
+        if args.render:
+            out_dir = args.render if len(settings) == 1 else args.render / mode
+            for score in scores:
+                render_score(image_dir, score, out_dir)
+            log.info("drew %d images into %s", len(scores), out_dir)
+        runs.append(
+            {
+                "mode": kwargs.get("mode", mode),
+                "detector_kwargs": {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()},
+                "summary": summary,
+                "per_image": [score.to_dict() for score in scores],
+            }
+        )
+    summaries = {run["mode"]: run["summary"] for run in runs}
+    if len(runs) > 1:
+        print()
+        title = f"{args.labels.name}{on}: {args.detector}, modes compared"
+        print(format_comparison(summaries, title=title, unit="frames" if args.clips else "images"))
     if args.out:
         payload = {
             "labels": str(args.labels),
             "images_dir": str(image_dir),
             "iou_threshold": args.iou,
             "detector": args.detector,
-            "detector_kwargs": {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()},
-            "summary": summary,
-            "per_image": [score.to_dict() for score in scores],
         }
+        if args.clips:
+            payload["clip_frames"] = args.clips
+        if len(runs) == 1:
+            payload.update({k: v for k, v in runs[0].items() if k != "mode"})
+        else:
+            payload["runs"] = runs
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(payload, indent=1))
         log.info("wrote %s", args.out)
-    if args.render:
-        for score in scores:
-            render_score(image_dir, score, args.render)
-        log.info("drew %d images into %s", len(scores), args.render)
+    if args.plot:
+        path = plot_recall_by_kind(summaries, args.plot, title=f"{args.labels.name}: recall per kind of hand")
+        log.info("plotted recall per kind into %s", path)
     return 0

@@ -1,4 +1,4 @@
-"""``fast-hamer detect-hard-set``: harder copies of labelled photos (small, close-up, occluded, dark)."""
+"""``fast-hamer detect-hard-set``: harder copies of labelled photos (small, close-up, occluded, dark, ...)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "detect-hard-set",
-        help="make hard copies of labelled photos for detect-eval (small, tiny, close-up, occluded, dark)",
+        help="make hard copies of labelled photos for detect-eval (small, tiny, close-up, occluded, dark, "
+        "gloved)",
         description="Write harder versions of every labelled photo, with labels that follow the image "
         "exactly, into OUT (images + labels.json, ready for `fast-hamer detect-eval --labels "
         "OUT/labels.json`): the photo shrunk onto a canvas of its own size (largest hand at 7 % / 3.5 % "
         "of the longer side), a tight close-up crop per hand, occluders pasted over every hand, darkened and "
-        "low-contrast copies. Deterministic for a --seed. Details: fast_hamer_core/evaluation/hard_cases.py.",
+        "low-contrast copies, and copies whose hands' skin is recoloured to gloves (synthetic gloves: the "
+        "hands keep their shape and shading). Deterministic for a --seed. "
+        "Details: fast_hamer_core/evaluation/hard_cases.py.",
         epilog="example: fast-hamer detect-hard-set --images ../shared/data/hands --out hard_hands && "
         "fast-hamer detect-eval --labels hard_hands/labels.json",
     )

@@ -400,19 +400,22 @@ class BodyHandProposer:
         self.min_body_score = float(min_body_score)
         self.min_wrist_visibility = float(min_wrist_visibility)
 
-    def bodies(self, rgb: np.ndarray) -> list[tuple[Person, PoseLandmarks]]:
-        """People with their body landmarks (those the landmark model confirms), best first."""
+    def bodies(
+        self, rgb: np.ndarray, people: PeopleSearch | None = None
+    ) -> list[tuple[Person, PoseLandmarks]]:
+        """People with their body landmarks (those the landmark model confirms), best first; ``people``:
+        another search than the proposer's own (e.g. the grey pass's, on fewer windows)."""
         out = []
-        for person in self.people.find(rgb):
+        for person in (people or self.people).find(rgb):
             body = self.landmarks.run(rgb, person.body_roi)
             if body.score >= self.min_body_score:
                 out.append((person, body))
         return out
 
-    def propose(self, rgb: np.ndarray) -> list[HandProposal]:
+    def propose(self, rgb: np.ndarray, people: PeopleSearch | None = None) -> list[HandProposal]:
         """One :class:`HandProposal` per visible wrist of every person found in an RGB uint8 image."""
         proposals = []
-        for person, body in self.bodies(rgb):
+        for person, body in self.bodies(rgb, people):
             for side, arm in ARMS.items():
                 visibility = float(body.visibility[arm.wrist])
                 if visibility < self.min_wrist_visibility:

@@ -14,6 +14,10 @@ The whole and padded windows can also be searched mirrored (``mirror_whole``), t
 (``mirror_tiles``): the detector is not mirror-symmetric, and a palm it misses is sometimes found in the
 mirror image. Palms of all windows, mapped back to image pixels,
 are merged by MediaPipe's weighted non-maximum suppression (:func:`merge_palms`).
+
+:func:`grey_copy` gives the colour-invariant view of an image that the thorough detector's grey pass
+searches (and re-checks) as well: the palm detector learned skin colour along with shape, and on hands
+whose colour is not skin's (gloves) it finds more palms in the grey image than in the colour one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from fast_hamer_core.detection.blaze import Palm, PalmDetector, RotatedRect, weighted_nms
@@ -120,6 +125,12 @@ def merge_palms(palms: list[Palm], detector: PalmDetector, iou_threshold: float)
     return [Palm(b, float(s), k, detector.hand_roi(b, k)) for b, k, s in zip(boxes, kps, scores, strict=True)]
 
 
+def grey_copy(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8: every channel the luma of the RGB uint8 image ``rgb`` (OpenCV's Rec. 601)."""
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)  # (H, W)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
 class PalmSearch:
     """The palm detector over :func:`search_windows`, palms merged across windows."""
 
@@ -141,4 +152,12 @@ class PalmSearch:
         return merge_palms(found, self.detector, self.config.merge_iou)
 
 
-__all__ = ["PalmSearch", "SearchConfig", "Window", "WindowConfig", "merge_palms", "search_windows"]
+__all__ = [
+    "PalmSearch",
+    "SearchConfig",
+    "Window",
+    "WindowConfig",
+    "grey_copy",
+    "merge_palms",
+    "search_windows",
+]

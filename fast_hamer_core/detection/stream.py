@@ -14,7 +14,13 @@ Per frame (:meth:`StreamHandDetector.detect`):
    the landmark model sees it, without waiting for the next palm search.
 2. **Search.** The palm detector searches the whole image when no hand is tracked, in the frame a hand was
    lost, and every ``search_every`` frames otherwise (new hands walk in); palms not already tracked are
-   confirmed by the landmark model (presence) and become tracked hands, up to ``max_hands``.
+   confirmed by the landmark model (presence) and become tracked hands, up to ``max_hands``. With
+   ``scan_windows`` each search also looks at one more window of the photo detector's multi-scale search
+   (:func:`~fast_hamer_core.detection.search.search_windows`: the padded image, where a hand filling the
+   frame fits the detector's anchors, then the overlapping tiles, where a small hand is large enough to
+   be seen), a different one each time: over a few searches every scale is covered for one extra palm
+   detector run per search. Hands found there must reach ``min_window_presence`` (the photo detector's
+   bar: those windows show the detector more false palms).
 3. **Side, per hand.** A new hand, and a hand whose side is still uncertain, gets a mirror pass: the
    landmark model on its mirrored region (the same hand seen in a mirror, whose evidence is swapped back),
    which makes the side mirror-consistent like the photo detector's flip pass, at the cost of one
@@ -48,11 +54,17 @@ from fast_hamer_core.detection.base import (
 from fast_hamer_core.detection.blaze import (
     HandLandmarkModel,
     HandLandmarks,
+    Palm,
     PalmDetector,
     box_iou_matrix,
 )
+from fast_hamer_core.detection.merge import DuplicateRule, box_cover
+from fast_hamer_core.detection.search import palms_in_window, search_windows
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
+
+#: Landmark presence a hand found in an extra window needs (the thorough photo detector's bar).
+MIN_WINDOW_PRESENCE: float = 0.8
 
 
 @dataclass
@@ -60,15 +72,17 @@ class StreamCounts:
     """What the detector ran since the last :meth:`StreamHandDetector.reset_counts`."""
 
     frames: int = 0
-    palm_searches: int = 0
+    palm_searches: int = 0  #: whole-image palm searches
+    window_searches: int = 0  #: palm detector runs on one extra window (``scan_windows``)
     landmark_passes: int = 0
     mirror_passes: int = 0
 
     def per_frame(self) -> dict[str, float]:
-        """Palm searches, landmark and mirror passes per frame (0 before the first frame)."""
+        """Palm searches, window searches, landmark and mirror passes per frame (0 before the first frame)."""
         n = max(self.frames, 1)
         return {
             "palm_searches_per_frame": self.palm_searches / n if self.frames else 0.0,
+            "window_searches_per_frame": self.window_searches / n if self.frames else 0.0,
             "landmark_passes_per_frame": self.landmark_passes / n if self.frames else 0.0,
             "mirror_passes_per_frame": self.mirror_passes / n if self.frames else 0.0,
         }
@@ -106,6 +120,10 @@ class StreamHandDetector(HandDetector):
         max_mirror_passes: a hand's side is settled after this many mirror passes even if uncertain.
         duplicate_iou: two tracked hands whose boxes overlap more than this are one hand.
         threads: LiteRT threads per model.
+        scan_windows: every search also runs the palm detector on one more window (padded image, then
+            the tiles, in turn), for close-up and small hands (module docstring).
+        min_window_presence: landmark presence a hand found in such a window needs (at least
+            ``min_presence_confidence``).
     """
 
     name = "mediapipe_stream"
@@ -124,6 +142,8 @@ class StreamHandDetector(HandDetector):
         duplicate_iou: float = 0.5,
         threads: int = 1,
         max_side_px: int = DEFAULT_MAX_SIDE_PX,
+        scan_windows: bool = True,
+        min_window_presence: float = MIN_WINDOW_PRESENCE,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
         require_choice("handedness", handedness, HANDEDNESS_MODES)
@@ -133,6 +153,7 @@ class StreamHandDetector(HandDetector):
             min_detection_confidence=min_detection_confidence,
             min_presence_confidence=min_presence_confidence,
             duplicate_iou=duplicate_iou,
+            min_window_presence=min_window_presence,
         )
         if not 0.0 <= side_margin < 0.5:
             raise ValueError(f"side_margin must be in [0, 0.5), got {side_margin}")
@@ -144,6 +165,8 @@ class StreamHandDetector(HandDetector):
         self.side_margin = float(side_margin)
         self.max_mirror_passes = int(max_mirror_passes)
         self.duplicate_iou = float(duplicate_iou)
+        self.scan_windows = bool(scan_windows)
+        self.min_window_presence = max(float(min_window_presence), self.min_presence)
         self.palms = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
         self.landmarks = HandLandmarkModel(self.palms.model_path, threads=threads)
         self.model_path = self.palms.model_path
@@ -156,6 +179,7 @@ class StreamHandDetector(HandDetector):
         self._hands: list[_TrackedHand] = []
         self._since_search = 0
         self._search_next = True
+        self._window_turn = 0  # which extra window the next search looks at
         self._hint_lock = threading.Lock()
         self._hints: list[np.ndarray] = []
         self._scale = 1.0  # detector image px per input image px (large inputs are downscaled)
@@ -250,10 +274,26 @@ class StreamHandDetector(HandDetector):
         return bool(iou.max() > self.duplicate_iou)
 
     def _search(self, rgb: np.ndarray) -> None:
-        """Palm search; untracked palms confirmed by the landmark model become tracked hands."""
+        """Palm search over the whole image (and one extra window); untracked palms confirmed by the
+        landmark model become tracked hands."""
         self.counts.palm_searches += 1
         self._since_search = 0
-        for palm in self.palms.detect(rgb):
+        self._adopt(rgb, self.palms.detect(rgb), self.min_presence, from_window=False)
+        if self.scan_windows and len(self._hands) < self.max_hands:
+            height, width = rgb.shape[:2]
+            windows = [w for w in search_windows(width, height) if w.kind != "whole"]
+            if windows:
+                window = windows[self._window_turn % len(windows)]
+                self._window_turn += 1
+                self.counts.window_searches += 1
+                palms = palms_in_window(self.palms, rgb, window, mirror=False)
+                self._adopt(rgb, palms, self.min_window_presence, from_window=True)
+
+    def _adopt(self, rgb: np.ndarray, palms: Sequence[Palm], min_presence: float, from_window: bool) -> None:
+        """Palms not on a tracked hand, confirmed by the landmark model at ``min_presence``, become
+        tracked hands (up to ``max_hands``); ``from_window``: found in an extra window (stricter
+        duplicate rule, :meth:`_inside_tracked`)."""
+        for palm in palms:
             if len(self._hands) >= self.max_hands:
                 break
             if self._hands:
@@ -264,11 +304,20 @@ class StreamHandDetector(HandDetector):
                     continue  # this palm belongs to a hand already followed
             result = self.landmarks.run(rgb, palm.hand_roi)
             self.counts.landmark_passes += 1
-            if result.presence < self.min_presence or not np.isfinite(result.keypoints_2d).all():
+            if result.presence < min_presence or not np.isfinite(result.keypoints_2d).all():
                 continue
             hand = _TrackedHand(result)
-            if not self._overlaps(hand, self._hands):
-                self._hands.append(hand)
+            if self._overlaps(hand, self._hands) or (from_window and self._inside_tracked(hand)):
+                continue
+            self._hands.append(hand)
+
+    def _inside_tracked(self, hand: _TrackedHand) -> bool:
+        """Whether ``hand``'s box lies mostly (``DuplicateRule.nested_cover`` of its area) inside a tracked
+        hand's box. For hands found in an extra window only: a tile cuts hands, and the landmark model,
+        given a cut hand, fits a thin "hand" onto its fingers. (Whole-image palms keep the IoU rule, so that
+        a second hand overlapping a tracked one, as in a hand-over, is still picked up.)"""
+        cover = DuplicateRule().nested_cover
+        return any(box_cover(hand.box, other.box) >= cover for other in self._hands)
 
     def _side_settled(self, hand: _TrackedHand) -> bool:
         if not hand.evidence:

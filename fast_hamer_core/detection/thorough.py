@@ -21,9 +21,12 @@ This detector trades time for recall (photos, not streams):
    mirrored (mirror-consistent side, :func:`~fast_hamer_core.detection.merge.combine_mirrored`). Only
    hands whose presence reaches ``min_presence_confidence`` are kept, or, for an arm's region, a lower
    presence (``config.min_presence_with_arm``) when the arm agrees: its wrist clearly visible, the same
-   side, the landmark wrist at the pose wrist (:func:`arm_agrees`). Precision comes from this check, not
-   from the proposers.
-5. Duplicates are merged (:func:`~fast_hamer_core.detection.merge.merge_duplicates`): one hand is
+   side, the landmark wrist at the pose wrist (:func:`~fast_hamer_core.detection.regions.arm_agrees`).
+   Precision comes from this check, not from the proposers.
+5. The grey pass (:mod:`~fast_hamer_core.detection.grey`, ``config.grey_pass``): for hands that are not
+   skin-coloured (gloves), the palm search, the body and the regions that failed in colour are looked at
+   again on a grey copy of the image, and checked there.
+6. Duplicates are merged (:func:`~fast_hamer_core.detection.merge.merge_duplicates`): one hand is
    reported once.
 
 Each detection's ``score`` is that hand presence (in [``min_presence_confidence``, 1], or from
@@ -34,9 +37,10 @@ Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm det
 search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
 about 8 ms per pose detector run (the people search: whole image + 9 tiles = 10 runs, 80 ms), 13 ms per
 person for the pose landmark model (at most ``config.people.max_people`` = 8), 16 ms per checked region
-(three landmark runs, four for an arm's region). ``fast-hamer detect-eval`` prints the time per image
-(machine shared, load average 1.4-1.9): 235-255 ms on the shared photos and their hard copies (160-185 ms
-with people on the whole image only), against 47-57 ms for the fast detector (README, "Detection modes",
+(three landmark runs, four for an arm's region), and 50-90 ms for the grey pass (people on the grey copy
+are searched on the whole image only). ``fast-hamer detect-eval`` prints the time per image
+(machine shared, load average 0.4-1): 330-380 ms on the shared photos and their hard copies (250-280 ms
+with people on the whole image only), against 45-57 ms for the fast detector (README, "Detection modes",
 with the commands).
 """
 
@@ -56,7 +60,8 @@ from fast_hamer_core.detection.base import (
     require_choice,
     require_fractions,
 )
-from fast_hamer_core.detection.blaze import HandLandmarkModel, Palm, PalmDetector, RotatedRect
+from fast_hamer_core.detection.blaze import HandLandmarkModel, PalmDetector
+from fast_hamer_core.detection.grey import GreyPass, GreyPassConfig
 from fast_hamer_core.detection.merge import (
     DuplicateRule,
     HandCandidate,
@@ -64,7 +69,8 @@ from fast_hamer_core.detection.merge import (
     dedupe_regions,
     merge_duplicates,
 )
-from fast_hamer_core.detection.pose import BodyHandProposer, HandProposal, PeopleSearchConfig
+from fast_hamer_core.detection.pose import BodyHandProposer, PeopleSearchConfig
+from fast_hamer_core.detection.regions import ArmAgreement, Region, arm_agrees
 from fast_hamer_core.detection.search import PalmSearch, SearchConfig
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
@@ -75,58 +81,6 @@ log = logging.getLogger(__name__)
 #: detector score: every region is re-checked, so the proposers need not be permissive).
 MAX_HANDS: int = 10
 MIN_PALM_SCORE: float = 0.5
-
-
-@dataclass(frozen=True)
-class ArmAgreement:
-    """When an arm's region may show a hand with less presence: its two cues agree (:func:`arm_agrees`)."""
-
-    min_wrist_visibility: float = 0.8  #: the pose model's visibility of the arm's wrist
-    #: Most distance from the landmark wrist (keypoint 0) to the pose wrist, in hand sizes (the keypoint
-    #: box diagonal, :meth:`~fast_hamer_core.detection.merge.HandCandidate.size_px`).
-    max_wrist_offset: float = 0.5
-
-    def __post_init__(self) -> None:
-        require_fractions(min_wrist_visibility=self.min_wrist_visibility)
-        if self.max_wrist_offset <= 0.0:
-            raise ValueError(f"max_wrist_offset must be > 0, got {self.max_wrist_offset}")
-
-
-def arm_agrees(hand: HandCandidate, arm: HandProposal, rule: ArmAgreement = ArmAgreement()) -> bool:
-    """Whether the landmark model's hand and the arm it was looked for at tell the same story.
-
-    All three must hold: the arm's wrist is clearly visible (``rule.min_wrist_visibility``); the hand's
-    side (``p_right``, mirror-consistent) is the arm's anatomical side; and the hand's wrist (keypoint 0)
-    lies within ``rule.max_wrist_offset`` hand sizes of the pose model's wrist. Both sides are the
-    models' answers on the same image (anatomical for a non-mirrored image): a mirrored input swaps both,
-    so they are compared as they come (``mirrored_input`` only swaps the side reported).
-    """
-    if arm.visibility < rule.min_wrist_visibility:
-        return False
-    if ("right" if hand.p_right >= 0.5 else "left") != arm.side:
-        return False
-    offset_px = float(np.linalg.norm(hand.keypoints_2d[0] - np.asarray(arm.wrist_px, dtype=np.float64)))
-    return offset_px <= rule.max_wrist_offset * max(hand.size_px(), 1e-6)
-
-
-@dataclass(frozen=True)
-class Region:
-    """One region to check: where, what proposed it, its rank among the proposals, and the arm if any."""
-
-    roi: RotatedRect
-    source: str  #: "palm" or "pose"
-    priority: float  #: palms in [0.5, 1] (by palm score), arms below 0.5 (by wrist visibility)
-    arm: HandProposal | None = None  #: the arm whose wrist proposed it (``source == "pose"``)
-
-    @classmethod
-    def from_palm(cls, palm: Palm) -> Region:
-        """The region of a palm found by the palm search."""
-        return cls(palm.hand_roi, "palm", 0.5 + 0.5 * palm.score)
-
-    @classmethod
-    def from_arm(cls, arm: HandProposal) -> Region:
-        """The region at an arm's wrist; the arm travels with it (the second cue of :meth:`accepts`)."""
-        return cls(arm.roi, "pose", 0.5 * arm.visibility, arm)
 
 
 @dataclass(frozen=True)
@@ -146,13 +100,15 @@ class ThoroughConfig:
     palm_refine_steps: int = 1
     pose_refine_steps: int = 2
     duplicates: DuplicateRule = field(default_factory=DuplicateRule)
+    #: Hands looked for and re-checked on a grey copy too, for hands not skin-coloured (gloves).
+    grey_pass: GreyPassConfig = field(default_factory=GreyPassConfig)
     #: Hand presence enough for an arm's region whose cues agree (:func:`arm_agrees`); at or above the
     #: detector's ``min_presence_confidence``: off. 0.4: a hand behind another or under an occluder is
     #: seen with little presence at the end of a clearly visible arm. On the shared photos and both hard
     #: sets, the arms' regions with agreeing cues and presence in [0.4, 0.8) were 3, two true hands (one
     #: found by nothing else: hamer_test1's hidden hand on an occluded copy, 0.46) and one duplicate of a
     #: found hand (merged); a palm's region gets no such second cue: below 0.8 its hands were almost only
-    #: false ones.
+    #: false ones, and none of them had an agreeing arm.
     min_presence_with_arm: float = 0.4
     arm_agreement: ArmAgreement = field(default_factory=ArmAgreement)
 
@@ -181,6 +137,8 @@ class ThoroughHandDetector(HandDetector):
         pose_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models.
         use_pose: overrides ``config.use_pose`` (regions from the body), e.g. from
             ``fast-hamer detect-eval --detector-option use_pose=false``.
+        grey_pass: overrides ``config.grey_pass.enabled`` (:mod:`~fast_hamer_core.detection.grey`), e.g.
+            ``--detector-option grey_pass=false``.
     """
 
     name = "thorough"
@@ -198,6 +156,7 @@ class ThoroughHandDetector(HandDetector):
         config: ThoroughConfig | None = None,
         pose_models: dict[str, str] | None = None,
         use_pose: bool | None = None,
+        grey_pass: bool | None = None,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
         require_choice("handedness", handedness, HANDEDNESS_MODES)
@@ -208,6 +167,9 @@ class ThoroughHandDetector(HandDetector):
         self.config = config or ThoroughConfig()
         if use_pose is not None:
             self.config = replace(self.config, use_pose=bool(use_pose))
+        if grey_pass is not None:
+            grey = replace(self.config.grey_pass, enabled=bool(grey_pass))
+            self.config = replace(self.config, grey_pass=grey)
         self.max_hands = int(max_hands)
         self.min_presence = float(min_presence_confidence)
         self.handedness = handedness
@@ -215,6 +177,7 @@ class ThoroughHandDetector(HandDetector):
         palm = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
         self.model_path = palm.model_path
         self.search = PalmSearch(palm, self.config.search)
+        self.grey = GreyPass(palm, self.config.grey_pass)
         self.landmarks = HandLandmarkModel(self.model_path, threads=threads)
         self.body = None
         if self.config.use_pose:
@@ -282,7 +245,14 @@ class ThoroughHandDetector(HandDetector):
 
     # ------------------------------------------------------------------ detector
     def _detect(self, rgb: np.ndarray, stamp_s: float | None) -> list[Detection]:
-        candidates = [c for region in self.regions(rgb) if (c := self.check(rgb, region))]
+        candidates: list[HandCandidate] = []
+        failed: list[Region] = []  # regions whose check failed, for the grey pass
+        for region in self.regions(rgb):
+            if hand := self.check(rgb, region):
+                candidates.append(hand)
+            else:
+                failed.append(region)
+        candidates += self.grey.candidates(self, rgb, candidates, failed, self.config.max_regions)
         hands = merge_duplicates(candidates, self.config.duplicates)[: self.max_hands]
         detections = [self._to_detection(hand) for hand in hands]
         detections.sort(key=lambda d: (-d.score, float(d.box[0] + d.box[2])))

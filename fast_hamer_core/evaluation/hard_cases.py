@@ -1,4 +1,4 @@
-"""Hard copies of labelled photos for the detector: small, tiny, close-up, occluded and dark hands.
+"""Hard copies of labelled photos for the detector: small, tiny, close-up, occluded, dark, gloved hands.
 
 Each *maker* takes one photo (RGB uint8) with its labels
 (:class:`~fast_hamer_core.evaluation.hand_labels.LabelledImage`) and returns new ``(image, labels)`` pairs
@@ -16,12 +16,18 @@ whose labels went through exactly the same geometric change:
 - ``dark`` (darkened: gamma and gain, sensor noise) and ``low_contrast`` (pulled towards the mean
   grey), both labelled ``low_light``.
 
+- ``gloved``: :data:`GLOVE_COPIES` copies, each in its own glove colour (:data:`gloves.GLOVES
+  <fast_hamer_core.evaluation.gloves.GLOVES>`, drawn without repeats), where every hand's skin inside its
+  box is recoloured with its shading kept (:mod:`~fast_hamer_core.evaluation.gloves`: synthetic gloves,
+  recoloured skin, not real ones). A hand whose skin mask covers less than :data:`GLOVE_MIN_FILL` of its
+  box is left as it is and labelled without ``gloved``; a photo with no such hand gives no copy.
+
 Labels: boxes are mapped with the same scale and offset as the pixels and clipped to the new image. A
 hand cut by a crop keeps its clipped box if at least :data:`KEEP_VISIBLE` of its area stays in view,
 is marked ``ignore`` if less (a detection on what is left is then neither right nor wrong), and is
 dropped when nothing of it is left. Written size kinds (``small``, ``tiny``, ``close_up``) are dropped,
 since the scoring computes them again from the new box, and so is ``several_people`` in close-up crops;
-other kinds are kept and the maker's kind (``occluded``, ``low_light``) is added.
+other kinds are kept and the maker's kind (``occluded``, ``low_light``, ``gloved``) is added.
 
 Everything is deterministic for a given seed: each photo and maker draws from its own generator seeded
 with ``(seed, crc32(file name), maker index)``, so adding photos does not change the other copies.
@@ -38,6 +44,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fast_hamer_core.evaluation import gloves
 from fast_hamer_core.evaluation.hand_labels import LabelledHand, LabelledImage, save_labels
 
 #: Largest hand's longer side over the canvas' longer side after shrinking.
@@ -51,6 +58,10 @@ CLOSE_UP_MAX_UPSCALE: float = 4.0
 OCCLUDER_AREA: tuple[float, float] = (0.25, 0.4)
 #: A hand cut by a crop is kept if this fraction of its box area stays in the image, else ignored.
 KEEP_VISIBLE: float = 0.6
+#: Gloved copies per photo (each a different glove colour), and the least fraction of a hand's box its
+#: skin mask must cover for the hand to be gloved.
+GLOVE_COPIES: int = 2
+GLOVE_MIN_FILL: float = 0.15
 #: Kinds that the scoring derives from the box (dropped from transformed labels).
 SIZE_KINDS: frozenset[str] = frozenset({"small", "tiny", "close_up"})
 #: Colours (RGB) of everyday occluders: mug white, phone black, wood, cardboard, blue, red, green, steel.
@@ -76,25 +87,25 @@ class HardCase:
 
 
 # -------------------------------------------------------------------------------------------- labels
-def map_labels(
+def place_labels(
     image: LabelledImage,
-    scale: float,
-    offset_px: tuple[float, float],
+    boxes: Sequence[np.ndarray],
     width: int,
     height: int,
     file: str,
     add_kinds: frozenset[str] = frozenset(),
     drop_kinds: frozenset[str] = SIZE_KINDS,
 ) -> LabelledImage:
-    """Labels of ``image`` after ``x' = x * scale + offset_x`` (same for y), in a ``width x height`` frame.
+    """``image``'s labels with hand ``i``'s box moved to ``boxes[i]`` (xyxy pixels of a ``width x height``
+    frame), the module's rules applied.
 
     Boxes are clipped to the frame; cut hands are kept, ignored or dropped (module docstring). Written
     kinds in ``drop_kinds`` are removed (hand and image), ``add_kinds`` added to every hand.
     """
     hands = []
     frame = np.array([0.0, 0.0, float(width), float(height)])
-    for hand in image.hands:
-        box = hand.box * scale + np.tile(np.asarray(offset_px, dtype=np.float64), 2)
+    for hand, box in zip(image.hands, boxes, strict=True):
+        box = np.asarray(box, dtype=np.float64)
         clipped = np.concatenate([np.maximum(box[:2], frame[:2]), np.minimum(box[2:], frame[2:])])
         inside = np.prod(np.clip(clipped[2:] - clipped[:2], 0.0, None))
         area = np.prod(box[2:] - box[:2])
@@ -108,7 +119,24 @@ def map_labels(
     )
 
 
-def _name(image: LabelledImage, maker: str, index: int | None = None) -> str:
+def map_labels(
+    image: LabelledImage,
+    scale: float,
+    offset_px: tuple[float, float],
+    width: int,
+    height: int,
+    file: str,
+    add_kinds: frozenset[str] = frozenset(),
+    drop_kinds: frozenset[str] = SIZE_KINDS,
+) -> LabelledImage:
+    """Labels of ``image`` after ``x' = x * scale + offset_x`` (same for y), in a ``width x height`` frame
+    (:func:`place_labels`)."""
+    offset = np.tile(np.asarray(offset_px, dtype=np.float64), 2)
+    boxes = [hand.box * scale + offset for hand in image.hands]
+    return place_labels(image, boxes, width, height, file, add_kinds, drop_kinds)
+
+
+def _name(image: LabelledImage, maker: str, index: int | str | None = None) -> str:
     stem = Path(image.file).stem
     return f"{stem}__{maker}{'' if index is None else f'_{index}'}.jpg"
 
@@ -263,6 +291,36 @@ def make_low_contrast(rgb: np.ndarray, image: LabelledImage, rng: np.random.Gene
     return [HardCase(np.clip(out, 0, 255).astype(np.uint8), labels)]
 
 
+def make_gloved(rgb: np.ndarray, image: LabelledImage, rng: np.random.Generator) -> list[HardCase]:
+    """:data:`GLOVE_COPIES` copies with every hand's skin recoloured to a glove (one colour per copy).
+
+    The file name says the glove (``stem__gloved_blue_nitrile.jpg``), for recall per colour.
+    """
+    weights, gloved = [], []
+    for index, hand in enumerate(image.hands):
+        if hand.ignore:
+            continue
+        weight = gloves.glove_mask(rgb, hand.box)
+        x0, y0, x1, y1 = hand.box
+        if (weight > 0.5).sum() >= GLOVE_MIN_FILL * (x1 - x0) * (y1 - y0):
+            weights.append(weight)
+            gloved.append(index)
+    if not gloved:
+        return []
+    weight = np.maximum.reduce(weights)  # (H, W) overlapping hands share one glove layer
+    names = list(gloves.GLOVES)
+    picks = rng.choice(len(names), size=min(GLOVE_COPIES, len(names)), replace=False)
+    cases = []
+    for pick in picks:
+        name = names[int(pick)]
+        out = gloves.apply_glove(rgb, weight, gloves.GLOVES[name], rng)
+        labels = map_labels(image, 1.0, (0.0, 0.0), image.width, image.height, _name(image, "gloved", name))
+        for index in gloved:
+            labels.hands[index].kinds = labels.hands[index].kinds | {"gloved"}
+        cases.append(HardCase(out, labels))
+    return cases
+
+
 Maker = Callable[[np.ndarray, LabelledImage, np.random.Generator], list[HardCase]]
 
 #: Registry: maker name -> function, in the order they run.
@@ -273,6 +331,7 @@ MAKERS: dict[str, Maker] = {
     "occluded": make_occluded,
     "dark": make_dark,
     "low_contrast": make_low_contrast,
+    "gloved": make_gloved,
 }
 
 

@@ -124,10 +124,9 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
 
 def scatter_plot(results: list[dict[str, Any]], path: str | Path) -> Path:
     """Accuracy (PA-MPJPE) vs speed (FPS, batch 1), circle area ~ parameters; PNG at ``path``."""
-    import matplotlib
+    from fast_hamer_core.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows, datasets = merge_rows(results)
     points = []
@@ -150,9 +149,4 @@ def scatter_plot(results: list[dict[str, Any]], path: str | Path) -> Path:
     ax.set_title("Accuracy vs speed (circle area ~ parameters)")
     ax.grid(True, alpha=0.3)
     ax.margins(0.15)  # room for the labels of the outermost circles
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

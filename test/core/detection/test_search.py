@@ -9,6 +9,7 @@ from fast_hamer_core.detection.blaze import PalmDetector
 from fast_hamer_core.detection.search import (
     PalmSearch,
     SearchConfig,
+    grey_copy,
     merge_palms,
     palms_in_window,
     search_windows,
@@ -18,6 +19,15 @@ from fast_hamer_core.detection.search import (
 @pytest.fixture(scope="module")
 def palm_detector(task_path):
     return PalmDetector(task_path)
+
+
+def test_grey_copy_is_the_luma_in_every_channel(load_photo):
+    rgb = load_photo("hamer_test3.jpg")
+    grey = grey_copy(rgb)
+    assert grey.shape == rgb.shape and grey.dtype == np.uint8
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # Rec. 601
+    assert np.abs(grey[..., 0] - luma).max() <= 1.0
 
 
 def test_windows_cover_the_image_at_every_scale():

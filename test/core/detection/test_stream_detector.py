@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 from fixtures.data import SHARED_DIR
@@ -105,6 +106,44 @@ def test_bad_arguments_are_refused(task_path):
         StreamHandDetector(task_path, handedness="both")
     with pytest.raises(ValueError, match="side_margin"):
         StreamHandDetector(task_path, side_margin=0.7)
+    with pytest.raises(ValueError, match="min_window_presence"):
+        StreamHandDetector(task_path, min_window_presence=1.5)
+
+
+def _far_away(photo: np.ndarray, frames: int = 40) -> list[np.ndarray]:
+    """The photo shrunk to 35 % of a 640x480 grey canvas's width (people far from the camera), moving."""
+    canvas = np.full((480, 640, 3), 128, np.uint8)
+    scale = 0.35 * 640 / photo.shape[1]
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:440]
+    canvas[40 : 40 + small.shape[0], 60 : 60 + small.shape[1]] = small
+    return list(moving_sequence(canvas, frames, shift_frac=0.02, zoom=0.03, rotation_deg=3.0))
+
+
+def test_extra_windows_find_small_hands_that_the_whole_image_search_misses(task_path, load_photo):
+    # fasthamer_sample6's four hands holding things, three people far away: the whole-image search at
+    # 192x192 sees one hand, the tiles (one per search, in turn) find the others.
+    frames = _far_away(load_photo("fasthamer_sample6.jpg"))
+    plain = StreamHandDetector(task_path, scan_windows=False)
+    scanned = StreamHandDetector(task_path, scan_windows=True)
+    found_plain = [len(plain.detect(f)) for f in frames]
+    found_scanned = [len(scanned.detect(f)) for f in frames]
+    assert found_scanned[-1] >= 3 and found_scanned[-1] > found_plain[-1], (found_plain, found_scanned)
+    assert plain.counts.window_searches == 0
+    assert 0 < scanned.counts.window_searches <= scanned.counts.palm_searches  # one window per search
+    assert scanned.counts.per_frame()["window_searches_per_frame"] == pytest.approx(
+        scanned.counts.window_searches / len(frames)
+    )
+    for detection in scanned.detect(frames[-1]):
+        assert detection.keypoints_2d.shape == (21, 2) and np.isfinite(detection.keypoints_2d).all()
+
+
+def test_a_cut_hand_in_a_tile_is_not_a_second_hand(task_path, load_photo):
+    # A tile through hamer_test5's small right hand made the landmark model fit a thin "hand" onto its
+    # fingers, inside the tracked hand's box: it must not become a third hand.
+    det = StreamHandDetector(task_path, scan_windows=True)
+    found = [det.detect(f) for f in _far_away(load_photo("hamer_test5.jpg"))]
+    assert max(len(d) for d in found) == 2 and _sides(found[-1]) == ["left", "right"]
+    assert det.counts.window_searches > 0
 
 
 def test_a_hinted_hand_is_picked_up_without_a_palm_search(task_path, two_hands):

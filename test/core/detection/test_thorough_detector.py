@@ -11,13 +11,8 @@ from fast_hamer_core.detection import create_detector, resolve_detector_name
 from fast_hamer_core.detection.blaze import RotatedRect
 from fast_hamer_core.detection.merge import HandCandidate
 from fast_hamer_core.detection.pose import HandProposal, PeopleSearchConfig
-from fast_hamer_core.detection.thorough import (
-    ArmAgreement,
-    Region,
-    ThoroughConfig,
-    ThoroughHandDetector,
-    arm_agrees,
-)
+from fast_hamer_core.detection.regions import ArmAgreement, Region, arm_agrees
+from fast_hamer_core.detection.thorough import ThoroughConfig, ThoroughHandDetector
 from fast_hamer_core.evaluation.detection import score_image
 from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
 

@@ -83,3 +83,47 @@ def test_detect_eval_user_errors_are_one_line(task_path, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["detect-eval", "--detector-option", "novalue"])
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_detect_eval_compares_modes_side_by_side(task_path, tmp_path, capsys):
+    # One photo, both modes: one table per mode, then the comparison; JSON holds one run per mode.
+    image = next(i for i in load_labels(SHARED_LABELS_PATH) if i.file == "fasthamer_sample2.jpg")
+    (tmp_path / image.file).write_bytes((HANDS_DIR / image.file).read_bytes())
+    labels = save_labels([image], tmp_path / "labels.json")
+    out, plot = tmp_path / "cmp.json", tmp_path / "recall.png"
+    args = ["detect-eval", "--labels", str(labels), "--detector-model", str(task_path), "--warmup", "0"]
+    args += ["--mode", "fast", "--mode", "thorough", "--mode", "fast", "--out", str(out), "--plot", str(plot)]
+    assert main([*args, "--no-progress", "--render", str(tmp_path / "render")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("recall, all hands") == 3 and "modes compared" in printed
+    assert any(line.split() == ["fast", "thorough"] for line in printed.splitlines())  # the columns
+    payload = json.loads(out.read_text())
+    assert [run["mode"] for run in payload["runs"]] == ["fast", "thorough"]  # a repeated mode runs once
+    for run in payload["runs"]:
+        assert run["detector_kwargs"]["mode"] == run["mode"] and run["summary"]["hands"] == 2
+        assert len(run["per_image"]) == 1
+    assert cv2.imread(str(plot)) is not None
+    assert {p.parent.name for p in (tmp_path / "render").rglob("*.png")} == {"fast", "thorough"}
+    assert main([*args[:7], "--plot", str(tmp_path / "no_suffix")]) == 2
+    assert "--plot needs an image file name" in capsys.readouterr().err
+
+
+def test_detect_eval_scores_clips_with_the_stream_detector(task_path, tmp_path, capsys):
+    image = next(i for i in load_labels(SHARED_LABELS_PATH) if i.file == "hamer_test5.jpg")
+    (tmp_path / image.file).write_bytes((HANDS_DIR / image.file).read_bytes())
+    labels = save_labels([image], tmp_path / "labels.json")
+    out = tmp_path / "clips.json"
+    args = ["detect-eval", "--labels", str(labels), "--detector-model", str(task_path), "--no-progress"]
+    assert main([*args, "--clips", "12", "--mode", "fast", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "clips of 12 frames" in printed and "12 frames, 24 hands" in printed
+    payload = json.loads(out.read_text())
+    assert payload["clip_frames"] == 12 and [r["mode"] for r in payload["runs"]] == ["fast", "stream"]
+    stream = payload["runs"][1]
+    assert len(stream["per_image"]) == 12 and stream["summary"]["hands"] == 24
+    assert stream["summary"]["found"] >= 20  # hamer_test5's two clear hands, followed through the clip
+    assert main([*args, "--clips", "4", "--stream-option", "no_such_option=1"]) == 2
+    assert "stream detector rejects the options" in capsys.readouterr().err
+    assert main([*args, "--stream-option", "scan_windows=false"]) == 2
+    assert "give --clips FRAMES too" in capsys.readouterr().err
+    assert main([*args, "--clips", "0"]) == 2

@@ -1,4 +1,5 @@
-"""Hard cases: labels follow the pixels exactly (a painted hand stays under its box), seeded, cut hands."""
+"""Hard cases: labels follow the pixels exactly (a painted hand stays under its box), seeded, cut hands,
+gloves recolour the hands' skin only."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 from fixtures.data import HANDS_DIR
 
-from fast_hamer_core.cli import main
-from fast_hamer_core.evaluation import hard_cases
+from fast_hamer_core.cli import build_parser, main
+from fast_hamer_core.evaluation import gloves, hard_cases
 from fast_hamer_core.evaluation.hand_labels import (
     SHARED_LABELS_PATH,
     LabelledHand,
@@ -17,11 +18,13 @@ from fast_hamer_core.evaluation.hand_labels import (
     load_labels,
 )
 from fast_hamer_core.evaluation.hard_cases import MAKERS, make_hard_cases, map_labels
+from fast_hamer_core.preprocess import read_rgb
 
 HAND_RGB = np.array([255, 0, 255])
+SKIN_RGB = np.array([200, 140, 110])
 
 
-def _painted(width=640, height=480):
+def _painted(width=640, height=480, colour=HAND_RGB):
     """A grey image with two magenta 'hands' exactly filling their label boxes (plus their labels)."""
     rgb = np.full((height, width, 3), 90, dtype=np.uint8)
     hands = [
@@ -30,8 +33,27 @@ def _painted(width=640, height=480):
     ]
     for hand in hands:
         x0, y0, x1, y1 = hand.box.astype(int)
-        rgb[y0:y1, x0:x1] = HAND_RGB
+        rgb[y0:y1, x0:x1] = colour
     return rgb, LabelledImage(file="p.png", width=width, height=height, hands=hands)
+
+
+def _skin_hands():
+    """A grey image with two shaded skin-coloured ellipse 'hands' (creases across), a skin 'face' outside
+    every box, and a third box holding no skin (magenta); plus the labels."""
+    rgb, image = _painted(colour=np.array([90, 90, 90]))
+    yy, xx = np.mgrid[0 : image.height, 0 : image.width]
+    shade = 0.65 + 0.45 * (yy % 60) / 60.0 - 0.2 * ((xx % 23) < 3)  # (H, W) gradients and dark creases
+    skin = np.clip(SKIN_RGB * shade[..., None], 0, 255).astype(np.uint8)
+    for hand in image.hands:
+        x0, y0, x1, y1 = hand.box
+        rx, ry = (x1 - x0) * 0.45, (y1 - y0) * 0.45
+        inside = ((xx - (x0 + x1) / 2) / rx) ** 2 + ((yy - (y0 + y1) / 2) / ry) ** 2
+        rgb[inside <= 1.0] = skin[inside <= 1.0]
+    face = (xx - 580) ** 2 + (yy - 400) ** 2 <= 40**2
+    rgb[face] = skin[face]
+    rgb[350:450, 150:250] = HAND_RGB
+    image.hands.append(LabelledHand([150, 350, 250, 450], side=None))
+    return rgb, image, face
 
 
 def _magenta_box(rgb: np.ndarray, box: np.ndarray) -> float:
@@ -89,7 +111,7 @@ def test_photometric_and_occluded_cases():
 
 
 def test_seeded_and_independent_of_other_photos():
-    rgb, image = _painted()
+    rgb, image = _painted(colour=SKIN_RGB)  # skin, so that the gloved maker makes its copies too
     a = make_hard_cases(rgb, image, seed=1)
     b = make_hard_cases(rgb, image, seed=1)
     c = make_hard_cases(rgb, image, seed=2)
@@ -97,6 +119,61 @@ def test_seeded_and_independent_of_other_photos():
     assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
     assert not all(np.array_equal(x.image, y.image) for x, y in zip(a, c, strict=True))
     assert {x.maker for x in a} == set(MAKERS)
+
+
+def test_gloved_recolours_the_hands_skin_and_nothing_else():
+    rgb, image, face = _skin_hands()
+    cases = make_hard_cases(rgb, image, seed=4, makers=["gloved"])
+    assert len(cases) == hard_cases.GLOVE_COPIES
+    colours = [case.labels.file.removeprefix("p__gloved_").removesuffix(".jpg") for case in cases]
+    assert len(set(colours)) == len(colours) and set(colours) <= set(gloves.GLOVES)
+    outside = np.ones(rgb.shape[:2], dtype=bool)
+    for hand in image.hands:
+        x0, y0, x1, y1 = hand.box.astype(int)
+        outside[y0:y1, x0:x1] = False
+    for case in cases:
+        assert case.maker == "gloved"
+        np.testing.assert_array_equal(case.image[outside], rgb[outside])  # the face too
+        assert face.any() and np.array_equal(case.image[face], rgb[face])
+        assert [h.side for h in case.labels.hands] == [h.side for h in image.hands]
+        assert all(np.array_equal(a.box, b.box) for a, b in zip(case.labels.hands, image.hands, strict=True))
+        skin_box, _, no_skin = case.labels.hands
+        assert "gloved" in skin_box.kinds and "holding_object" in skin_box.kinds
+        assert "gloved" not in no_skin.kinds  # a box without skin: the hand stays as it is
+        np.testing.assert_array_equal(case.image[350:450, 150:250], rgb[350:450, 150:250])
+        for hand in case.labels.hands[:2]:
+            x0, y0, x1, y1 = hand.box.astype(int)
+            mask = gloves.glove_mask(rgb, hand.box)[y0:y1, x0:x1] > 0.9
+            assert mask.mean() > 0.5  # the ellipse (62 % of the box) less the feathered edge
+            before, after = rgb[y0:y1, x0:x1][mask], case.image[y0:y1, x0:x1][mask]
+            assert np.abs(before.astype(int) - after.astype(int)).mean() > 30  # the colour changed
+            grey_before, grey_after = gloves.luminance(before), gloves.luminance(after)
+            assert np.corrcoef(grey_before, grey_after)[0, 1] > 0.9  # shading and creases kept, in order
+    again = make_hard_cases(rgb, image, seed=4, makers=["gloved"])
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(cases, again, strict=True))
+    other = make_hard_cases(rgb, image, seed=5, makers=["gloved"])
+    assert not all(np.array_equal(a.image, b.image) for a, b in zip(cases, other, strict=True))
+
+
+def test_gloved_needs_skin():
+    rgb, image = _painted()  # magenta hands: no skin in any box, so no gloved copy
+    assert make_hard_cases(rgb, image, makers=["gloved"]) == []
+
+
+def test_gloved_finds_the_skin_of_every_shared_photo():
+    """Light to dark skin: most labelled hands of the shared photos get a glove, nothing outside boxes."""
+    gloved = total = 0
+    for image in load_labels(SHARED_LABELS_PATH):
+        rgb = read_rgb(HANDS_DIR / image.file)
+        (case, *_) = make_hard_cases(rgb, image, makers=["gloved"])
+        outside = np.ones(rgb.shape[:2], dtype=bool)
+        for hand in image.hands:
+            x0, y0, x1, y1 = np.round(hand.box).astype(int)
+            outside[y0:y1, x0:x1] = False
+        np.testing.assert_array_equal(case.image[outside], rgb[outside])
+        gloved += sum("gloved" in hand.kinds for hand in case.labels.hands)
+        total += len(image.hands)
+    assert gloved >= total - 2, f"{gloved} of {total} hands gloved"
 
 
 def test_cut_hands_are_clipped_ignored_or_dropped():
@@ -145,3 +222,14 @@ def test_cli_makes_a_set_that_detect_eval_reads(tmp_path, capsys):
     ]
     assert main([*args, "--cases", "blurry"]) == 2
     assert "unknown ['blurry']" in capsys.readouterr().err
+
+
+def test_cli_makes_gloved_copies_by_default(tmp_path, capsys):
+    assert "gloved" in build_parser().parse_args(["detect-hard-set", "--out", "x"]).cases.split(",")
+    out = tmp_path / "gloved"
+    argv = ["detect-hard-set", "--images", str(HANDS_DIR), "--out", str(out), "--no-progress"]
+    assert main([*argv, "--cases", "gloved"]) == 0
+    assert "gloved 10" in capsys.readouterr().out
+    labels = load_labels(out / "labels.json")
+    assert all("__gloved_" in image.file for image in labels)
+    assert sum("gloved" in hand.kinds for image in labels for hand in image.hands) >= 24

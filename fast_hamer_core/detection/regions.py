@@ -1,0 +1,78 @@
+"""The regions the thorough detector checks, and the second cue an arm's region brings.
+
+A :class:`Region` is where the hand landmark model looks (a palm's hand region or the square at an arm's
+wrist), what proposed it, its rank among the proposals, and, for an arm's region, the arm itself
+(:class:`~fast_hamer_core.detection.pose.HandProposal`). The arm is evidence of its own: when its wrist
+is clearly visible, and the landmark model's hand has the arm's side and its wrist at the arm's wrist
+(:func:`arm_agrees`), the hand may be reported with less hand presence than a hand that has only the
+landmark model's word (``ThoroughConfig.min_presence_with_arm``): a hand behind another or under an
+occluder, at the end of a visible arm. Used by the colour pass
+(:class:`~fast_hamer_core.detection.thorough.ThoroughHandDetector`) and the grey pass
+(:mod:`~fast_hamer_core.detection.grey`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fast_hamer_core.detection.base import require_fractions
+from fast_hamer_core.detection.blaze import Palm, RotatedRect
+from fast_hamer_core.detection.merge import HandCandidate
+from fast_hamer_core.detection.pose import HandProposal
+
+
+@dataclass(frozen=True)
+class ArmAgreement:
+    """When an arm's region may show a hand with less presence: its two cues agree (:func:`arm_agrees`)."""
+
+    min_wrist_visibility: float = 0.8  #: the pose model's visibility of the arm's wrist
+    #: Most distance from the landmark wrist (keypoint 0) to the pose wrist, in hand sizes (the keypoint
+    #: box diagonal, :meth:`~fast_hamer_core.detection.merge.HandCandidate.size_px`).
+    max_wrist_offset: float = 0.5
+
+    def __post_init__(self) -> None:
+        require_fractions(min_wrist_visibility=self.min_wrist_visibility)
+        if self.max_wrist_offset <= 0.0:
+            raise ValueError(f"max_wrist_offset must be > 0, got {self.max_wrist_offset}")
+
+
+def arm_agrees(hand: HandCandidate, arm: HandProposal, rule: ArmAgreement = ArmAgreement()) -> bool:
+    """Whether the landmark model's hand and the arm it was looked for at tell the same story.
+
+    All three must hold: the arm's wrist is clearly visible (``rule.min_wrist_visibility``); the hand's
+    side (``p_right``, mirror-consistent) is the arm's anatomical side; and the hand's wrist (keypoint 0)
+    lies within ``rule.max_wrist_offset`` hand sizes of the pose model's wrist. Both sides are the
+    models' answers on the same image (anatomical for a non-mirrored image): a mirrored input swaps both,
+    so they are compared as they come (``mirrored_input`` only swaps the side reported).
+    """
+    if arm.visibility < rule.min_wrist_visibility:
+        return False
+    if ("right" if hand.p_right >= 0.5 else "left") != arm.side:
+        return False
+    offset_px = float(np.linalg.norm(hand.keypoints_2d[0] - np.asarray(arm.wrist_px, dtype=np.float64)))
+    return offset_px <= rule.max_wrist_offset * max(hand.size_px(), 1e-6)
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region to check: where, what proposed it, its rank among the proposals, and the arm if any."""
+
+    roi: RotatedRect
+    source: str  #: "palm" or "pose"
+    priority: float  #: palms in [0.5, 1] (by palm score), arms below 0.5 (by wrist visibility)
+    arm: HandProposal | None = None  #: the arm whose wrist proposed it (``source == "pose"``)
+
+    @classmethod
+    def from_palm(cls, palm: Palm) -> Region:
+        """The region of a palm found by the palm search."""
+        return cls(palm.hand_roi, "palm", 0.5 + 0.5 * palm.score)
+
+    @classmethod
+    def from_arm(cls, arm: HandProposal) -> Region:
+        """The region at an arm's wrist; the arm travels with it (the second cue of :meth:`accepts`)."""
+        return cls(arm.roi, "pose", 0.5 * arm.visibility, arm)
+
+
+__all__ = ["ArmAgreement", "Region", "arm_agrees"]
