@@ -173,3 +173,11 @@ def test_hand_recrop_model_returns_a_region_on_the_hand(proposer, load_photo):
     box = HAMER5_HANDS["left"]
     assert _inside((0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])), refined.box_px())
     assert 0.5 * (box[3] - box[1]) < refined.size_px < 3.0 * (box[3] - box[1])
+
+
+def test_the_proposer_takes_another_people_search(proposer, pose_detector, load_photo):
+    """``bodies(rgb, people)`` uses the given search (the grey pass's), not the proposer's own."""
+    rgb = load_photo("fasthamer_sample6.jpg")
+    one = PeopleSearch(pose_detector, PeopleSearchConfig(max_people=1))
+    assert len(proposer.bodies(rgb, one)) <= 1 < len(proposer.bodies(rgb))
+    assert {p.person_score for p in proposer.propose(rgb, one)} <= {one.find(rgb)[0].score}
