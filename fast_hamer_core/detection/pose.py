@@ -147,8 +147,8 @@ class PoseDetector:
 class PeopleSearchConfig:
     """The people search (:class:`PeopleSearch`): its windows, thresholds and merge.
 
-    Windows: the whole image and overlapping 3x3 tiles (no padded pass: a person too big for the whole
-    image is not this search's case). On the whole image the detector sees a group photo at 224x224 and
+    Windows: the whole image, and optionally overlapping tiles (no padded pass: a person too big for the
+    whole image is not this search's case). On the whole image the detector sees a group photo at 224x224 and
     reports about one person (fasthamer_sample6: 1 of 3) and misses a person who is small in the frame;
     on a tile each face is three times larger in its input and the others are found (all three on
     fasthamer_sample6, the small person of the hard sets' shrunk copies at 0.96-0.98). A 2x2 grid as well
@@ -165,7 +165,11 @@ class PeopleSearchConfig:
     dropped before the check as duplicates of a palm's region).
     """
 
-    windows: WindowConfig = field(default_factory=lambda: WindowConfig(pad_factor=0.0, tile_grids=(3,)))
+    #: Default: the whole image only. The 3x3 tiles (``WindowConfig(pad_factor=0.0, tile_grids=(3,))``)
+    #: found 3 more hands of 224 on the two hard sets and one false hand, for about 80 ms more per image,
+    #: and nothing more on mosaics of the shared photos (crowds of small people): off until a set of real
+    #: crowds shows them worth their time (README, "Detection modes").
+    windows: WindowConfig = field(default_factory=lambda: WindowConfig(pad_factor=0.0, tile_grids=()))
     min_score: float = 0.5  #: pose detector threshold on the whole (and padded) window
     #: Pose detector threshold on a tile (see the class docstring for why it is higher).
     min_tile_score: float = 0.6

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,10 @@ HAMER5_HANDS = {"right": (395, 500, 582, 912), "left": (585, 485, 785, 905)}
 @pytest.fixture(scope="module")
 def proposer():
     return BodyHandProposer()
+
+
+#: The people search on the whole image and 3x3 tiles (the default looks at the whole image only).
+TILED = PeopleSearchConfig(windows=WindowConfig(pad_factor=0.0, tile_grids=(3,)))
 
 
 def _inside(point, box) -> bool:
@@ -102,10 +108,9 @@ def test_people_search_finds_the_people_the_whole_image_misses(pose_detector, lo
     search's people lie in the image, are merged across windows, and carry their body region."""
     rgb = load_photo("fasthamer_sample6.jpg")
     height, width = rgb.shape[:2]
-    whole = PeopleSearch(
-        pose_detector, PeopleSearchConfig(windows=WindowConfig(pad_factor=0.0, tile_grids=()))
-    )
-    search = PeopleSearch(pose_detector, PeopleSearchConfig())
+    whole = PeopleSearch(pose_detector, PeopleSearchConfig())  # the default: the whole image only
+    assert not search_windows(width, height, whole.config.windows)[1:]
+    search = PeopleSearch(pose_detector, TILED)
     people = search.find(rgb)
     assert len(people) >= 2 and len(people) > len(whole.find(rgb))
     assert len(people) <= search.config.max_people
@@ -128,7 +133,7 @@ def test_people_search_finds_the_people_the_whole_image_misses(pose_detector, lo
 
 
 def test_people_search_caps_the_people(pose_detector, load_photo):
-    capped = PeopleSearch(pose_detector, PeopleSearchConfig(max_people=1)).find(
+    capped = PeopleSearch(pose_detector, replace(TILED, max_people=1)).find(
         load_photo("fasthamer_sample6.jpg")
     )
     assert len(capped) == 1
@@ -179,5 +184,6 @@ def test_the_proposer_takes_another_people_search(proposer, pose_detector, load_
     """``bodies(rgb, people)`` uses the given search (the grey pass's), not the proposer's own."""
     rgb = load_photo("fasthamer_sample6.jpg")
     one = PeopleSearch(pose_detector, PeopleSearchConfig(max_people=1))
-    assert len(proposer.bodies(rgb, one)) <= 1 < len(proposer.bodies(rgb))
+    tiled = BodyHandProposer(people=TILED)
+    assert len(tiled.bodies(rgb, one)) <= 1 < len(tiled.bodies(rgb))
     assert {p.person_score for p in proposer.propose(rgb, one)} <= {one.find(rgb)[0].score}
