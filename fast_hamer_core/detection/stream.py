@@ -15,12 +15,15 @@ Per frame (:meth:`StreamHandDetector.detect`):
 2. **Search.** The palm detector searches the whole image when no hand is tracked, in the frame a hand was
    lost, and every ``search_every`` frames otherwise (new hands walk in); palms not already tracked are
    confirmed by the landmark model (presence) and become tracked hands, up to ``max_hands``. With
-   ``scan_windows`` each search also looks at one more window of the photo detector's multi-scale search
-   (:func:`~fast_hamer_core.detection.search.search_windows`: the padded image, where a hand filling the
-   frame fits the detector's anchors, then the overlapping tiles, where a small hand is large enough to
-   be seen), a different one each time: over a few searches every scale is covered for one extra palm
-   detector run per search. Hands found there must reach ``min_window_presence`` (the photo detector's
-   bar: those windows show the detector more false palms).
+   ``scan_windows`` the palm detector also looks at one more window of the photo detector's multi-scale
+   search (:func:`~fast_hamer_core.detection.search.search_windows`: the padded image, where a hand
+   filling the frame fits the detector's anchors, then the overlapping tiles, where a small hand is large
+   enough to be seen), a different one each time: every frame while nothing is tracked, else once per
+   search period, half-way between two whole-image searches (no frame pays for both). Over a few periods
+   every scale is covered for one extra palm detector run per period. A window's palm touching a
+   tracked hand's box is not looked at (the whole-image search covers hands next to tracked ones), and
+   its hands must reach ``min_window_presence`` (the photo detector's bar: those windows show the
+   detector more false palms).
 3. **Side, per hand.** A new hand, and a hand whose side is still uncertain, gets a mirror pass: the
    landmark model on its mirrored region (the same hand seen in a mirror, whose evidence is swapped back),
    which makes the side mirror-consistent like the photo detector's flip pass, at the cost of one
@@ -120,8 +123,8 @@ class StreamHandDetector(HandDetector):
         max_mirror_passes: a hand's side is settled after this many mirror passes even if uncertain.
         duplicate_iou: two tracked hands whose boxes overlap more than this are one hand.
         threads: LiteRT threads per model.
-        scan_windows: every search also runs the palm detector on one more window (padded image, then
-            the tiles, in turn), for close-up and small hands (module docstring).
+        scan_windows: the palm detector also runs on one more window (padded image, then the tiles, in
+            turn) once per search period, for close-up and small hands (module docstring).
         min_window_presence: landmark presence a hand found in such a window needs (at least
             ``min_presence_confidence``).
     """
@@ -211,8 +214,9 @@ class StreamHandDetector(HandDetector):
         lost = self._follow(rgb)
         self._pick_up_hints(rgb)
         self._since_search += 1
+        idle = not self._hands
         search = (
-            not self._hands
+            idle
             or lost
             or self._search_next
             or (self._since_search >= self.search_every and len(self._hands) < self.max_hands)
@@ -220,6 +224,10 @@ class StreamHandDetector(HandDetector):
         self._search_next = False
         if search:
             self._search(rgb)
+        # The extra window: every frame while nothing is tracked (no network work then), else half-way
+        # between two whole-image searches, so that no frame pays for both.
+        if self.scan_windows and (idle or self._since_search == self.search_every // 2):
+            self._search_window(rgb)
         for hand in self._hands:
             self._decide_side(rgb, hand)
         return [self._to_detection(hand) for hand in self._hands]
@@ -274,20 +282,26 @@ class StreamHandDetector(HandDetector):
         return bool(iou.max() > self.duplicate_iou)
 
     def _search(self, rgb: np.ndarray) -> None:
-        """Palm search over the whole image (and one extra window); untracked palms confirmed by the
-        landmark model become tracked hands."""
+        """Palm search over the whole image; untracked palms confirmed by the landmark model become
+        tracked hands."""
         self.counts.palm_searches += 1
         self._since_search = 0
         self._adopt(rgb, self.palms.detect(rgb), self.min_presence, from_window=False)
-        if self.scan_windows and len(self._hands) < self.max_hands:
-            height, width = rgb.shape[:2]
-            windows = [w for w in search_windows(width, height) if w.kind != "whole"]
-            if windows:
-                window = windows[self._window_turn % len(windows)]
-                self._window_turn += 1
-                self.counts.window_searches += 1
-                palms = palms_in_window(self.palms, rgb, window, mirror=False)
-                self._adopt(rgb, palms, self.min_window_presence, from_window=True)
+
+    def _search_window(self, rgb: np.ndarray) -> None:
+        """Palm search in the next extra window (padded image, then the tiles, in turn); its hands need
+        ``min_window_presence``."""
+        if len(self._hands) >= self.max_hands:
+            return
+        height, width = rgb.shape[:2]
+        windows = [w for w in search_windows(width, height) if w.kind != "whole"]
+        if not windows:
+            return
+        window = windows[self._window_turn % len(windows)]
+        self._window_turn += 1
+        self.counts.window_searches += 1
+        palms = palms_in_window(self.palms, rgb, window, mirror=False)
+        self._adopt(rgb, palms, self.min_window_presence, from_window=True)
 
     def _adopt(self, rgb: np.ndarray, palms: Sequence[Palm], min_presence: float, from_window: bool) -> None:
         """Palms not on a tracked hand, confirmed by the landmark model at ``min_presence``, become
@@ -298,9 +312,8 @@ class StreamHandDetector(HandDetector):
                 break
             if self._hands:
                 tracked = np.stack([h.box for h in self._hands])  # (T, 4)
-                if box_iou_matrix(palm.box_px[None], tracked).max() > 0.0 and _inside_any(
-                    palm.keypoints_px[0], tracked
-                ):
+                touches = box_iou_matrix(palm.box_px[None], tracked).max() > 0.0
+                if touches and (from_window or _inside_any(palm.keypoints_px[0], tracked)):
                     continue  # this palm belongs to a hand already followed
             result = self.landmarks.run(rgb, palm.hand_roi)
             self.counts.landmark_passes += 1

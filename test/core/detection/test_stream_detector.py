@@ -129,7 +129,8 @@ def test_extra_windows_find_small_hands_that_the_whole_image_search_misses(task_
     found_scanned = [len(scanned.detect(f)) for f in frames]
     assert found_scanned[-1] >= 3 and found_scanned[-1] > found_plain[-1], (found_plain, found_scanned)
     assert plain.counts.window_searches == 0
-    assert 0 < scanned.counts.window_searches <= scanned.counts.palm_searches  # one window per search
+    # One window per search period while hands are tracked (every frame only while none is).
+    assert 0 < scanned.counts.window_searches <= scanned.counts.palm_searches + len(frames) // 10 + 1
     assert scanned.counts.per_frame()["window_searches_per_frame"] == pytest.approx(
         scanned.counts.window_searches / len(frames)
     )
