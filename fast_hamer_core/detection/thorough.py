@@ -10,10 +10,10 @@ This detector trades time for recall (photos, not streams):
    hands).
 2. Regions from the body (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`): one per visible
    wrist of each person MediaPipe's pose model finds, so an arm leads to its hand even when the palm is
-   hidden. People are searched on the whole image and on overlapping tiles
-   (:class:`~fast_hamer_core.detection.pose.PeopleSearch`), so that a group or a small person is found
-   (the whole image alone gives about one person per photo); each is confirmed by the pose landmark
-   model.
+   hidden. People are searched on the whole image (:class:`~fast_hamer_core.detection.pose.PeopleSearch`;
+   ``config.people`` can add overlapping tiles, for groups and small people: measured and off by
+   default, see :class:`~fast_hamer_core.detection.pose.PeopleSearchConfig`); each is confirmed by the
+   pose landmark model.
 3. Overlapping regions are dropped (:func:`~fast_hamer_core.detection.merge.dedupe_regions`), palms first.
 4. Every region is re-checked by the hand landmark model (its hand-presence score): a first look, then
    the region rebuilt from those landmarks (MediaPipe's tracking step: once for a palm's region, up to
@@ -35,13 +35,12 @@ the probability of the chosen side; keypoints and metric keypoints are the mean 
 
 Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm detector run (the default
 search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
-about 8 ms per pose detector run (the people search: whole image + 9 tiles = 10 runs, 80 ms), 13 ms per
-person for the pose landmark model (at most ``config.people.max_people`` = 8), 16 ms per checked region
-(three landmark runs, four for an arm's region), and 50-90 ms for the grey pass (people on the grey copy
-are searched on the whole image only). ``fast-hamer detect-eval`` prints the time per image
-(machine shared, load average 0.4-1): 330-380 ms on the shared photos and their hard copies (250-280 ms
-with people on the whole image only), against 45-57 ms for the fast detector (README, "Detection modes",
-with the commands).
+about 8 ms per pose detector run (one on the whole image by default; with people on 3x3 tiles too,
+``config.people``, 10 runs, 80 ms), 13 ms per person for the pose landmark model (at most
+``config.people.max_people`` = 8), 16 ms per checked region (three landmark runs, four for an arm's
+region), and 50-90 ms for the grey pass (people on the grey copy are searched on the whole image only).
+``fast-hamer detect-eval`` prints the time per image: 240-260 ms on the shared photos and their hard
+copies, against 42-55 ms for the fast detector (README, "Detection modes", with the commands).
 """
 
 from __future__ import annotations
