@@ -135,10 +135,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("stream.search_every_frames", 10, "Stream mode: palm search over the whole image every k "
               "frames while hands are tracked (new hands walk in); also whenever a hand is lost or none is "
               "tracked.", True, range=(1, 300)),
-    ParamSpec("stream.scan_windows", True, "Stream mode: every palm search also looks at one window of "
-              "the photo detector's multi-scale search (the padded image for hands filling the frame, then "
-              "overlapping tiles for small hands), a different one each time; hands found there need "
-              "presence 0.8. One extra palm detector run per search.", True),
+    ParamSpec("stream.scan_windows", True, "Stream mode: once per search period the palm detector also "
+              "looks at one window of the photo detector's multi-scale search (the padded image for hands "
+              "filling the frame, overlapping tiles for small hands, the grey copy for gloved hands), a "
+              "different one each time; hands found there need presence 0.8 (0.9 in grey). One extra palm "
+              "detector run per period.", True),
     ParamSpec("stream.max_unconfirmed_frames", 5, "Stream mode, mesh: frames a hand is carried by "
               "reconstruction without a detection before its track ends.", True, range=(0, 100)),
     ParamSpec("stream.overlap", True, "Stream mode: detect the next frame while the network and "

@@ -18,12 +18,15 @@ Per frame (:meth:`StreamHandDetector.detect`):
    ``scan_windows`` the palm detector also looks at one more window of the photo detector's multi-scale
    search (:func:`~fast_hamer_core.detection.search.search_windows`: the padded image, where a hand
    filling the frame fits the detector's anchors, then the overlapping tiles, where a small hand is large
-   enough to be seen), a different one each time: every frame while nothing is tracked, else once per
-   search period, half-way between two whole-image searches (no frame pays for both). Over a few periods
+   enough to be seen, then the whole image on its grey copy, where a gloved hand is seen: the photo
+   detector's grey pass, :mod:`~fast_hamer_core.detection.grey`), a different one each time: every
+   frame while nothing is tracked, else once per search period, half-way between two whole-image
+   searches (no frame pays for both). Over a few periods
    every scale is covered for one extra palm detector run per period. A window's palm touching a
    tracked hand's box is not looked at (the whole-image search covers hands next to tracked ones), and
    its hands must reach ``min_window_presence`` (the photo detector's bar: those windows show the
-   detector more false palms).
+   detector more false palms; on the grey copy the grey pass's 0.9). A hand found on the grey copy is
+   followed there (and its mirror passes too).
 3. **Side, per hand.** A new hand, and a hand whose side is still uncertain, gets a mirror pass: the
    landmark model on its mirrored region (the same hand seen in a mirror, whose evidence is swapped back),
    which makes the side mirror-consistent like the photo detector's flip pass, at the cost of one
@@ -61,13 +64,16 @@ from fast_hamer_core.detection.blaze import (
     PalmDetector,
     box_iou_matrix,
 )
+from fast_hamer_core.detection.grey import GreyPassConfig
 from fast_hamer_core.detection.merge import DuplicateRule, box_cover
-from fast_hamer_core.detection.search import palms_in_window, search_windows
+from fast_hamer_core.detection.search import grey_copy, palms_in_window, search_windows
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
 
-#: Landmark presence a hand found in an extra window needs (the thorough photo detector's bar).
+#: Landmark presence a hand found in an extra window needs (the thorough photo detector's bar), and on
+#: the grey copy (the photo detector's grey pass's bar).
 MIN_WINDOW_PRESENCE: float = 0.8
+GREY_MIN_PRESENCE: float = GreyPassConfig().min_presence
 
 
 @dataclass
@@ -98,6 +104,7 @@ class _TrackedHand:
     landmarks: HandLandmarks
     evidence: list[float] = field(default_factory=list)  #: p(right) of each side decision made
     mirror_passes: int = 0
+    grey: bool = False  #: found on the grey copy of the image (a glove), and followed there
 
     @property
     def p_right(self) -> float:
@@ -123,8 +130,9 @@ class StreamHandDetector(HandDetector):
         max_mirror_passes: a hand's side is settled after this many mirror passes even if uncertain.
         duplicate_iou: two tracked hands whose boxes overlap more than this are one hand.
         threads: LiteRT threads per model.
-        scan_windows: the palm detector also runs on one more window (padded image, then the tiles, in
-            turn) once per search period, for close-up and small hands (module docstring).
+        scan_windows: the palm detector also runs on one more window (padded image, the tiles, then the
+            whole grey copy, in turn) once per search period, for close-up, small and gloved hands
+            (module docstring).
         min_window_presence: landmark presence a hand found in such a window needs (at least
             ``min_presence_confidence``).
     """
@@ -208,9 +216,18 @@ class StreamHandDetector(HandDetector):
         return len(self._hands)
 
     # ------------------------------------------------------------------ per frame
+    def _view(self, rgb: np.ndarray, grey: bool) -> np.ndarray:
+        """The frame, or its grey copy (made once per frame, only when a grey hand or window needs it)."""
+        if not grey:
+            return rgb
+        if self._grey is None:
+            self._grey = grey_copy(rgb)
+        return self._grey
+
     def _detect(self, rgb: np.ndarray, stamp_s: float | None) -> list[Detection]:
         del stamp_s  # state follows the frame order, not the clock
         self.counts.frames += 1
+        self._grey: np.ndarray | None = None
         lost = self._follow(rgb)
         self._pick_up_hints(rgb)
         self._since_search += 1
@@ -237,7 +254,7 @@ class StreamHandDetector(HandDetector):
         kept: list[_TrackedHand] = []
         for hand in self._hands:
             roi = self.landmarks.roi_from_landmarks(hand.landmarks.keypoints_2d)
-            result = self.landmarks.run(rgb, roi)
+            result = self.landmarks.run(self._view(rgb, hand.grey), roi)
             self.counts.landmark_passes += 1
             if result.presence >= self.min_presence and np.isfinite(result.keypoints_2d).all():
                 hand.landmarks = result
@@ -289,21 +306,31 @@ class StreamHandDetector(HandDetector):
         self._adopt(rgb, self.palms.detect(rgb), self.min_presence, from_window=False)
 
     def _search_window(self, rgb: np.ndarray) -> None:
-        """Palm search in the next extra window (padded image, then the tiles, in turn); its hands need
-        ``min_window_presence``."""
+        """Palm search in the next extra window (padded image, the tiles, then the whole grey copy, in
+        turn); its hands need ``min_window_presence`` (and the grey pass's presence on the grey copy)."""
         if len(self._hands) >= self.max_hands:
             return
         height, width = rgb.shape[:2]
-        windows = [w for w in search_windows(width, height) if w.kind != "whole"]
-        if not windows:
-            return
-        window = windows[self._window_turn % len(windows)]
+        every = search_windows(width, height)  # padded, whole, tiles: largest first
+        cycle = [(w, False) for w in every if w.kind != "whole"] + [
+            (w, True) for w in every if w.kind == "whole"
+        ]
+        window, grey = cycle[self._window_turn % len(cycle)]
         self._window_turn += 1
         self.counts.window_searches += 1
-        palms = palms_in_window(self.palms, rgb, window, mirror=False)
-        self._adopt(rgb, palms, self.min_window_presence, from_window=True)
+        view = self._view(rgb, grey)
+        palms = palms_in_window(self.palms, view, window, mirror=False)
+        least = max(self.min_window_presence, GREY_MIN_PRESENCE) if grey else self.min_window_presence
+        self._adopt(rgb, palms, least, from_window=True, grey=grey)
 
-    def _adopt(self, rgb: np.ndarray, palms: Sequence[Palm], min_presence: float, from_window: bool) -> None:
+    def _adopt(
+        self,
+        rgb: np.ndarray,
+        palms: Sequence[Palm],
+        min_presence: float,
+        from_window: bool,
+        grey: bool = False,
+    ) -> None:
         """Palms not on a tracked hand, confirmed by the landmark model at ``min_presence``, become
         tracked hands (up to ``max_hands``); ``from_window``: found in an extra window (stricter
         duplicate rule, :meth:`_inside_tracked`)."""
@@ -315,11 +342,11 @@ class StreamHandDetector(HandDetector):
                 touches = box_iou_matrix(palm.box_px[None], tracked).max() > 0.0
                 if touches and (from_window or _inside_any(palm.keypoints_px[0], tracked)):
                     continue  # this palm belongs to a hand already followed
-            result = self.landmarks.run(rgb, palm.hand_roi)
+            result = self.landmarks.run(self._view(rgb, grey), palm.hand_roi)
             self.counts.landmark_passes += 1
             if result.presence < min_presence or not np.isfinite(result.keypoints_2d).all():
                 continue
-            hand = _TrackedHand(result)
+            hand = _TrackedHand(result, grey=grey)
             if self._overlaps(hand, self._hands) or (from_window and self._inside_tracked(hand)):
                 continue
             self._hands.append(hand)
@@ -346,7 +373,7 @@ class StreamHandDetector(HandDetector):
             if len(hand.evidence) >= self.max_mirror_passes:
                 hand.mirror_passes = self.max_mirror_passes  # settled: stop collecting
             return
-        mirrored = self.landmarks.run(rgb, hand.landmarks.roi, mirror=True)
+        mirrored = self.landmarks.run(self._view(rgb, hand.grey), hand.landmarks.roi, mirror=True)
         self.counts.mirror_passes += 1
         hand.mirror_passes += 1
         hand.evidence.append(0.5 * (hand.landmarks.p_right + mirrored.p_right))
