@@ -70,6 +70,7 @@ def build_reconstructor(params: dict[str, Any]):
     reconstructor = HandReconstructor.from_options(
         checkpoint=params["checkpoint"] or None,
         mano=params["mano_path"] or None,
+        detector=params["detector"],
         detector_model=params["detector_model"] or None,
         device=params["device"],
         handedness=params["handedness"],

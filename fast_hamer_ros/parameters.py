@@ -91,8 +91,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "from the detector lifted to 3D, no mesh, no MANO), said in one log line.", True),
     ParamSpec("mano_path", "", "MANO right-hand model (.npz or the licensed .pkl). Empty: the models "
               "directory ($FAST_HAMER_MODELS or ~/.cache/fast_hamer/models)/mano/.", True),
-    ParamSpec("detector_model", "", "MediaPipe hand_landmarker.task. Empty: "
-              "$FAST_HAMER_DETECTOR_MODEL, else the models directory's detector/hand_landmarker.task.", True),
+    ParamSpec("detector", "mediapipe", "Hand detector backend: 'mediapipe' (palm detector + landmarks, "
+              "with `detection_mode` and stream tracking) or 'yolo' (an Ultralytics YOLO hand detector such "
+              "as WiLoR's: boxes and sides only, so it needs a mesh `checkpoint`; every frame is searched "
+              "in full).", True, choices=("mediapipe", "yolo")),
+    ParamSpec("detector_model", "", "The detector's model file: MediaPipe's hand_landmarker.task (empty: "
+              "$FAST_HAMER_DETECTOR_MODEL, else the models directory's detector/hand_landmarker.task), or "
+              "with detector 'yolo' the YOLO .pt weights (required).", True),
     ParamSpec("device", "auto", "Inference device: 'auto' (GPU when available), 'cpu', 'cuda', "
               "'cuda:N'.", True),
     ParamSpec("fp16", True, "Half-precision inference on GPU (ignored on CPU).", True),

@@ -131,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--mano", default=None, help="MANO model file (default: the YAML's / models directory)"
     )
     parser.add_argument(
-        "--detector-model", default=None, help="hand_landmarker.task (default: models directory)"
+        "--detector-model",
+        default=None,
+        help="the detector's model file: hand_landmarker.task (default: models directory), or the YOLO .pt "
+        "weights when the params file sets detector: yolo",
     )
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the YAML's)")
     parser.add_argument("--output", "--out", type=Path, default=Path("hands_output"), help="output folder")

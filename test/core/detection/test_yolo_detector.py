@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-import yaml
 from fixtures.data import REPO_ROOT
+from fixtures.yolo import RANDOM_WEIGHTS_CONF, write_random_yolo
 
 from fast_hamer_core.detection import available_detectors, create_detector, detector_class
 from fast_hamer_core.detection.yolo_detector import (
@@ -27,28 +27,15 @@ from fast_hamer_core.detection.yolo_detector import (
     import_yolo,
 )
 
-RANDOM_WEIGHTS_CONF = 1e-4  # random heads score every box far below 0.3
-
 
 @pytest.fixture(scope="module")
 def yolo_weights(tmp_path_factory):
     """ultralytics' yolov8n with 2 classes and random weights, saved twice: class names (left, right) and,
     with the same weights, swapped names (right, left)."""
-    YOLO = import_yolo()
-    from ultralytics.nn.tasks import yaml_model_load
-
     root = tmp_path_factory.mktemp("yolo")
-    # ultralytics' own yolov8n.yaml (shipped in its wheel) with nc = 2; the file name keeps the "n" scale.
-    cfg = {k: v for k, v in yaml_model_load("yolov8n.yaml").items() if k not in ("yaml_file", "scale")}
-    config = root / "yolov8n-hands.yaml"
-    config.write_text(yaml.safe_dump({**cfg, "nc": 2}))
-    torch.manual_seed(0)
-    model = YOLO(str(config), task="detect")
-    model.model.names = {0: "left", 1: "right"}
-    model.save(str(root / "hands.pt"))
-    model.model.names = {0: "Right hand", 1: "Left hand"}
-    model.save(str(root / "hands_swapped.pt"))
-    return root / "hands.pt", root / "hands_swapped.pt"
+    hands = write_random_yolo(root, {0: "left", 1: "right"}, "hands.pt")
+    swapped = write_random_yolo(root, {0: "Right hand", 1: "Left hand"}, "hands_swapped.pt")
+    return hands, swapped
 
 
 def test_registry_knows_the_backends():
