@@ -8,8 +8,11 @@ SwiftShader, no network services) and a fresh, empty profile.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -78,7 +81,10 @@ def screenshot(
     (e.g. the viewer has shown some frames) and then ``settle_s`` more, and save a PNG screenshot."""
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="fast_hamer_chromium_") as profile:
+    # Chromium's helper processes (renderer, GPU, crash handler) may still write into the profile while it
+    # is removed: they are stopped with the browser (its own process group), and a file one of them left
+    # behind does not turn a taken screenshot into an error.
+    with tempfile.TemporaryDirectory(prefix="fast_hamer_chromium_", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [
                 find_chromium(),
@@ -89,6 +95,7 @@ def screenshot(
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped with all its helpers
         )
         try:
             devtools = _DevTools(_page_websocket(Path(profile), proc, timeout_s))
@@ -112,14 +119,24 @@ def screenshot(
             finally:
                 devtools.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            _stop_group(proc)
     out_png.write_bytes(base64.b64decode(data))
     return out_png
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop Chromium and every helper of its process group: SIGTERM, up to 10 s for the browser to exit,
+    then SIGKILL for whatever of the group is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return  # the whole group is gone already
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    time.sleep(0.2)  # helpers got the SIGTERM with the browser: a moment to exit
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 def _page_websocket(profile: Path, proc: subprocess.Popen, timeout_s: float) -> str:
