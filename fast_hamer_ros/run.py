@@ -131,10 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--mano", default=None, help="MANO model file (default: the YAML's / models directory)"
     )
     parser.add_argument(
+        "--detector",
+        choices=("mediapipe", "yolo"),
+        default=None,
+        help="hand detector backend (default: the YAML's, mediapipe); yolo needs --detector-model (the YOLO "
+        ".pt weights, e.g. WiLoR's) and a mesh --checkpoint",
+    )
+    parser.add_argument(
         "--detector-model",
         default=None,
         help="the detector's model file: hand_landmarker.task (default: models directory), or the YOLO .pt "
-        "weights when the params file sets detector: yolo",
+        "weights with --detector yolo",
     )
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the YAML's)")
     parser.add_argument("--output", "--out", type=Path, default=Path("hands_output"), help="output folder")
@@ -224,20 +231,27 @@ def input_is_stream(source: str) -> bool:
     return path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES
 
 
-def run(args: argparse.Namespace) -> int:
-    from fast_hamer_ros.bootstrap import ensure_tf2_msgs
-
-    params_file = args.params_file or find_data_file("config/hands.yaml")
-    yaml_params = node_parameters_from_yaml(params_file)
+def node_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The node parameters the command line sets over the params file (flags left out keep the YAML's)."""
     overrides = {
         "checkpoint": args.checkpoint,
         "mano_path": args.mano,
+        "detector": args.detector,
         "detector_model": args.detector_model,
         "device": args.device,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.managed:
         overrides["managed"] = True
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from fast_hamer_ros.bootstrap import ensure_tf2_msgs
+
+    params_file = args.params_file or find_data_file("config/hands.yaml")
+    yaml_params = node_parameters_from_yaml(params_file)
+    overrides = node_overrides(args)
     checkpoint = overrides.get("checkpoint", yaml_params.get("checkpoint", ""))
     missing_reason = "no mesh checkpoint configured"
     if checkpoint:

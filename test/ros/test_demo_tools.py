@@ -163,3 +163,16 @@ def test_parameter_override_text_is_read_back_as_the_same_value(value, text):
     """rcl reads ``-p name:=TEXT`` as YAML; the text must give back the value, with its type."""
     assert ros_argument_value(value) == text
     assert yaml.safe_load(text) == value and type(yaml.safe_load(text)) is type(value)
+
+
+def test_runner_flags_override_the_params_file_and_unset_flags_keep_it():
+    from fast_hamer_ros.run import build_parser, node_overrides
+
+    parser = build_parser()
+    args = parser.parse_args(["clip.mp4", "--detector", "yolo", "--detector-model", "/w/detector.pt"])
+    assert node_overrides(args) == {"detector": "yolo", "detector_model": "/w/detector.pt"}
+    args = parser.parse_args(["clip.mp4", "--checkpoint", "", "--managed"])
+    assert node_overrides(args) == {"checkpoint": "", "managed": True}  # "" = landmarks-only, kept
+    assert node_overrides(parser.parse_args(["clip.mp4"])) == {}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["clip.mp4", "--detector", "ssd"])
