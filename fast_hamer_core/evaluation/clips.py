@@ -18,13 +18,17 @@ Frames keep the photo's own size (nothing is cropped). A detector with stream st
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from fast_hamer_core.evaluation.detection import DEFAULT_IOU_THRESHOLD, ImageScore, score_image
+from fast_hamer_core.evaluation.detection import (
+    DEFAULT_IOU_THRESHOLD,
+    ImageScore,
+    detect_and_score,
+    read_labelled_image,
+)
 from fast_hamer_core.evaluation.hand_labels import LabelledImage
 from fast_hamer_core.evaluation.hard_cases import place_labels
 
@@ -82,8 +86,6 @@ def evaluate_on_clips(
     the first frame of each clip includes the first search, as a camera's first frame does."""
     from tqdm import tqdm
 
-    from fast_hamer_core.preprocess import read_rgb
-
     if frames < 1:
         raise ValueError(f"a clip needs at least one frame, got {frames}")
     image_dir = Path(image_dir)
@@ -93,19 +95,11 @@ def evaluate_on_clips(
     )
     with bar:
         for labelled in images:
-            rgb = read_rgb(image_dir / labelled.file)
-            if rgb.shape[:2] != (labelled.height, labelled.width):
-                raise ValueError(
-                    f"{image_dir / labelled.file} is {rgb.shape[1]}x{rgb.shape[0]}, its label says "
-                    f"{labelled.width}x{labelled.height}"
-                )
+            rgb = read_labelled_image(image_dir, labelled)
             if hasattr(detector, "reset"):
                 detector.reset()
             for picture, labels in labelled_clip(rgb, labelled, frames):
-                start = time.perf_counter()
-                detections = detector.detect(picture, stamp_s=None)
-                elapsed_ms = 1000.0 * (time.perf_counter() - start)
-                scores.append(score_image(labels, detections, iou_threshold, elapsed_ms))
+                scores.append(detect_and_score(detector, picture, labels, iou_threshold))
                 bar.update(1)
     return scores
 

@@ -247,7 +247,8 @@ def summarise(scores: Sequence[ImageScore]) -> dict:
     }
 
 
-def _pct(num: int, den: int) -> str:
+def fraction_text(num: int, den: int) -> str:
+    """``"num/den (pct %)"``, or ``"-"`` when there is nothing to count (the tables' cells)."""
     return f"{num}/{den} ({100.0 * num / den:.0f} %)" if den else "-"
 
 
@@ -259,18 +260,18 @@ def format_summary(summary: dict, title: str = "") -> str:
         return "-" if value is None else f"{value:.1f}"
 
     rows = [
-        ("recall, all hands", _pct(summary["found"], summary["hands"])),
-        ("precision", _pct(summary["true_positives"], summary["detections"])),
+        ("recall, all hands", fraction_text(summary["found"], summary["hands"])),
+        ("precision", fraction_text(summary["true_positives"], summary["detections"])),
         ("duplicates (one hand twice)", str(summary["duplicates"])),
         ("misplaced (on a hand, IoU too low)", str(summary["misplaced"])),
-        ("side accuracy (side known)", _pct(summary["side_correct"], summary["hands_with_side"])),
+        ("side accuracy (side known)", fraction_text(summary["side_correct"], summary["hands_with_side"])),
         ("mean IoU of matches", "-" if summary["mean_iou"] is None else f"{summary['mean_iou']:.2f}"),
         ("ms per image, mean / median", f"{ms('ms_per_image_mean')} / {ms('ms_per_image_median')}"),
     ]
     for kind in KINDS:
         row = summary["kinds"][kind]
         if row["hands"]:
-            rows.append((f"recall: {KIND_TITLES[kind]}", _pct(row["found"], row["hands"])))
+            rows.append((f"recall: {KIND_TITLES[kind]}", fraction_text(row["found"], row["hands"])))
     width = max(len(name) for name, _ in rows)
     lines = [title] if title else []
     lines.append(f"{'':{width}}  {summary['images']} images, {summary['hands']} hands")
@@ -295,25 +296,37 @@ def evaluate_detector(
     """
     from tqdm import tqdm
 
-    from fast_hamer_core.preprocess import read_rgb
-
     image_dir = Path(image_dir)
     scores: list[ImageScore] = []
     bar: Iterable[LabelledImage] = tqdm(
         images, desc="detect-eval", unit="image", disable=None if progress else True
     )
     for index, labelled in enumerate(bar):
-        rgb = read_rgb(image_dir / labelled.file)
-        if rgb.shape[:2] != (labelled.height, labelled.width):
-            raise ValueError(
-                f"{image_dir / labelled.file} is {rgb.shape[1]}x{rgb.shape[0]}, its label says "
-                f"{labelled.width}x{labelled.height}"
-            )
+        rgb = read_labelled_image(image_dir, labelled)
         if index == 0:
             for _ in range(warmup):
                 detector.detect(rgb)
-        start = time.perf_counter()
-        detections = detector.detect(rgb)
-        elapsed_ms = 1000.0 * (time.perf_counter() - start)
-        scores.append(score_image(labelled, detections, iou_threshold, elapsed_ms))
+        scores.append(detect_and_score(detector, rgb, labelled, iou_threshold))
     return scores
+
+
+def read_labelled_image(image_dir: Path, labelled: LabelledImage) -> np.ndarray:
+    """The RGB photo of ``labelled`` in ``image_dir``; ValueError if its size is not the label's (the
+    labels would not fit it)."""
+    from fast_hamer_core.preprocess import read_rgb
+
+    rgb = read_rgb(image_dir / labelled.file)
+    if rgb.shape[:2] != (labelled.height, labelled.width):
+        raise ValueError(
+            f"{image_dir / labelled.file} is {rgb.shape[1]}x{rgb.shape[0]}, its label says "
+            f"{labelled.width}x{labelled.height}"
+        )
+    return rgb
+
+
+def detect_and_score(detector, rgb: np.ndarray, labels: LabelledImage, iou_threshold: float) -> ImageScore:
+    """``detector.detect(rgb)`` (alone timed) scored against ``labels``."""
+    start = time.perf_counter()
+    detections = detector.detect(rgb)
+    elapsed_ms = 1000.0 * (time.perf_counter() - start)
+    return score_image(labels, detections, iou_threshold, elapsed_ms)

@@ -16,11 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from fast_hamer_core.evaluation.detection import fraction_text
 from fast_hamer_core.evaluation.hand_labels import KIND_TITLES, KINDS
-
-
-def _pct(num: int, den: int) -> str:
-    return f"{num}/{den} ({100.0 * num / den:.0f} %)" if den else "-"
 
 
 def _ms(value: float | None) -> str:
@@ -44,12 +41,12 @@ def format_comparison(summaries: Mapping[str, dict], title: str = "", unit: str 
     if len(counts) != 1:
         raise ValueError(f"the summaries come from different label sets (images, hands): {sorted(counts)}")
     rows: list[tuple[str, list[str]]] = [
-        ("recall, all hands", [_pct(s["found"], s["hands"]) for s in summaries.values()]),
-        ("precision", [_pct(s["true_positives"], s["detections"]) for s in summaries.values()]),
+        ("recall, all hands", [fraction_text(s["found"], s["hands"]) for s in summaries.values()]),
+        ("precision", [fraction_text(s["true_positives"], s["detections"]) for s in summaries.values()]),
         ("duplicates (one hand twice)", [str(s["duplicates"]) for s in summaries.values()]),
         (
             "side accuracy (side known)",
-            [_pct(s["side_correct"], s["hands_with_side"]) for s in summaries.values()],
+            [fraction_text(s["side_correct"], s["hands_with_side"]) for s in summaries.values()],
         ),
         (
             f"ms per {unit[:-1] if unit.endswith('s') else unit}, mean / median",
@@ -57,7 +54,9 @@ def format_comparison(summaries: Mapping[str, dict], title: str = "", unit: str 
         ),
     ]
     for kind in kinds_present(summaries):
-        cells = [_pct(s["kinds"][kind]["found"], s["kinds"][kind]["hands"]) for s in summaries.values()]
+        cells = [
+            fraction_text(s["kinds"][kind]["found"], s["kinds"][kind]["hands"]) for s in summaries.values()
+        ]
         rows.append((f"recall: {KIND_TITLES[kind]}", cells))
     names = list(summaries)
     first = max(len(name) for name, _ in rows)
