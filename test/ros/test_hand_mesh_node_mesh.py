@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from fixtures.mano import write_synthetic_mano_npz
+from fixtures.models import save_tiny_checkpoint
 from ros_harness import (
     HANDS_DIR,
     node_rig,
@@ -19,8 +19,6 @@ from sensor_msgs.msg import CompressedImage
 from visualization_msgs.msg import Marker
 
 from fast_hamer_core.detection.assets import ensure_detector_model
-from fast_hamer_core.models import create_model
-from fast_hamer_core.models.checkpoint import save_checkpoint
 from fast_hamer_core.openxr import openxr_hand
 from fast_hamer_core.skeleton import JOINT_NAMES, SIDES
 from fast_hamer_ros.messages import mano_joint_names
@@ -39,8 +37,7 @@ def _jpeg_message(sec: int) -> CompressedImage:
 @pytest.fixture(scope="module")
 def mesh_rig(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mesh_node")
-    torch.manual_seed(0)
-    checkpoint = save_checkpoint(tmp / "student.pt", create_model("mobilenetv3_large"))
+    checkpoint = save_tiny_checkpoint(tmp / "student.pt", "mobilenetv3_large")
     mano = write_synthetic_mano_npz(tmp / "MANO_RIGHT.npz")
     params = {
         "checkpoint": str(checkpoint),

@@ -9,15 +9,13 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from fixtures.data import REPO_ROOT
 from fixtures.mano import write_synthetic_mano_npz
+from fixtures.models import save_tiny_checkpoint
 from fixtures.yolo import RANDOM_WEIGHTS_CONF, write_random_yolo
 from ros_harness import HANDS_DIR, camera_info, hand_mesh_node_command, image_message, node_rig, stamp_of
 from visualization_msgs.msg import Marker
 
-from fast_hamer_core.models import create_model
-from fast_hamer_core.models.checkpoint import save_checkpoint
 from fast_hamer_core.preprocess import read_rgb
 from fast_hamer_core.skeleton import SIDES
 
@@ -27,13 +25,12 @@ FRAME = "workbench_camera_optical"
 @pytest.fixture(scope="module")
 def yolo_rig(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("yolo_node")
-    torch.manual_seed(0)
     params = {
         "detector": "yolo",
         "detector_model": str(write_random_yolo(tmp, {0: "left", 1: "right"})),
         "min_detection_confidence": RANDOM_WEIGHTS_CONF,
         "max_hands": 2,
-        "checkpoint": str(save_checkpoint(tmp / "student.pt", create_model("mobilenetv3_large"))),
+        "checkpoint": str(save_tiny_checkpoint(tmp / "student.pt", "mobilenetv3_large")),
         "mano_path": str(write_synthetic_mano_npz(tmp / "MANO_RIGHT.npz")),
         "device": "cpu",
     }

@@ -6,22 +6,11 @@ import json
 
 import cv2
 import numpy as np
-import pytest
-import torch
 from fixtures.data import HANDS_DIR
 
 from fast_hamer_core.cli import main
-from fast_hamer_core.models import create_model, save_checkpoint
 
 PHOTO = HANDS_DIR / "hamer_test5.jpg"
-
-
-@pytest.fixture(scope="module")
-def student_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "mobilenetv3_large.pt"
-    save_checkpoint(path, create_model("mobilenetv3_large"), metadata={"note": "random weights, test only"})
-    return path
 
 
 def test_infer_landmarks_only(tmp_path):

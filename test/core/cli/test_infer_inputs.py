@@ -9,24 +9,14 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-import torch
 from fixtures.data import HANDS_DIR
 
 from fast_hamer_core.cli import main
 from fast_hamer_core.frames import moving_sequence
 from fast_hamer_core.mesh_io import read_obj, read_ply
-from fast_hamer_core.models import create_model, save_checkpoint
 from fast_hamer_core.render import SIDE_COLORS_RGB
 
 PHOTO = HANDS_DIR / "hamer_test5.jpg"
-
-
-@pytest.fixture(scope="module")
-def student_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "mobilenetv3_large.pt"
-    save_checkpoint(path, create_model("mobilenetv3_large"), metadata={"note": "random weights, test only"})
-    return path
 
 
 def test_folder_with_meshes_as_files_and_a_side_view(tmp_path, student_checkpoint, synthetic_mano_npz):

@@ -6,33 +6,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from fixtures.data import HAND_PHOTOS
+from fixtures.data import HAND_PHOTOS, KNOWN_SIDES, MATCH_RADIUS_PX, find_near
 
 from fast_hamer_core.detection import create_detector
 from fast_hamer_core.detection.mediapipe_detector import MediaPipeHandDetector
 
-#: Hands whose anatomical side the arm shows (README): file, centre of the 21 landmarks (px), side.
-KNOWN_SIDES = (
-    ("hamer_test5.jpg", (484, 670), "right"),
-    ("hamer_test5.jpg", (704, 660), "left"),
-    ("hamer_test1.jpg", (317, 232), "right"),
-    ("fasthamer_sample2.jpg", (396, 402), "right"),
-    ("fasthamer_sample2.jpg", (458, 394), "left"),
-)
-MATCH_RADIUS_PX = 40.0
-
 
 def _centre(det) -> np.ndarray:
     return det.keypoints_2d.mean(axis=0)
-
-
-def _find(detections, centre_px, radius=MATCH_RADIUS_PX):
-    """The detection whose keypoint centre is nearest ``centre_px``, if within ``radius``."""
-    if not detections:
-        return None
-    dists = [np.linalg.norm(_centre(d) - np.asarray(centre_px)) for d in detections]
-    i = int(np.argmin(dists))
-    return detections[i] if dists[i] <= radius else None
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +48,11 @@ def test_finds_hands_with_valid_fields(photo_detections, load_photo, name):
 def test_known_hands_get_their_anatomical_side(
     photo_detections, raw_detector, load_photo, name, centre, side
 ):
-    det = _find(photo_detections[name], centre)
+    det = find_near(photo_detections[name], centre)
     assert det is not None, f"no hand near {centre} in {name}"
     assert det.side == side
     # The convention the default builds on: raw labels are anatomical on a non-mirrored photo.
-    raw = _find(raw_detector.detect(load_photo(name)), centre)
+    raw = find_near(raw_detector.detect(load_photo(name)), centre)
     assert raw is not None and raw.side == side
 
 
@@ -81,7 +62,7 @@ def test_mirrored_input_swaps_every_side(task_path, photo_detections, load_photo
     normal = photo_detections["fasthamer_sample2.jpg"]
     assert len(dets) == len(normal) == 2
     for det in dets:
-        twin = _find(normal, _centre(det), radius=1.0)
+        twin = find_near(normal, _centre(det), radius=1.0)
         assert twin is not None and twin.side != det.side
 
 
@@ -94,7 +75,7 @@ def test_flipping_the_image_swaps_every_label(detector, photo_detections, load_p
     assert len(flipped) == len(dets)
     for det in flipped:
         mirrored_centre = (width - _centre(det)[0], _centre(det)[1])
-        twin = _find(dets, mirrored_centre, radius=1.0)
+        twin = find_near(dets, mirrored_centre, radius=1.0)
         assert twin is not None, f"{name}: hand at {mirrored_centre} found only in the flipped image"
         assert twin.side != det.side
         assert twin.side_score == pytest.approx(det.side_score, abs=1e-6)
@@ -107,7 +88,7 @@ def test_raw_mode_is_a_single_pass(raw_detector, photo_detections, load_photo):
     assert all(d.score == 1.0 for d in dets)
     # The flip-consistent mode averages both passes, so its keypoints differ slightly from one pass.
     for det in dets:
-        twin = _find(photo_detections["hamer_test5.jpg"], _centre(det))
+        twin = find_near(photo_detections["hamer_test5.jpg"], _centre(det))
         assert twin is not None and twin.side == det.side
 
 
@@ -140,7 +121,7 @@ def test_video_mode_tracks_over_frames(task_path, load_photo):
 # ------------------------------------------------------------------------------------------ odd inputs
 def _sides_near(detections, centres):
     """Side of the hand near each centre (``None`` where there is none)."""
-    return [(det.side if (det := _find(detections, c)) else None) for c in centres]
+    return [(det.side if (det := find_near(detections, c)) else None) for c in centres]
 
 
 HAMER5_HANDS = ((484, 670), (704, 660))
@@ -192,7 +173,7 @@ def test_huge_image_is_downscaled_and_boxes_scaled_back(detector, load_photo):
     dets = detector.detect(big)
     del big, up
     centres = [np.asarray(c) * scale + offset for c in HAMER5_HANDS]
-    found = [_find(dets, c, radius=MATCH_RADIUS_PX * scale) for c in centres]
+    found = [find_near(dets, c, radius=MATCH_RADIUS_PX * scale) for c in centres]
     assert [f.side if f else None for f in found] == ["right", "left"]
     for det in dets:
         assert np.all(det.box >= 0) and np.all(det.box <= 8000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from fixtures.data import HAND_PHOTOS
+from fixtures.data import HAND_PHOTOS, KNOWN_SIDES, MATCH_RADIUS_PX, find_near
 
 from fast_hamer_core.detection import create_detector, resolve_detector_name
 from fast_hamer_core.detection.blaze import RotatedRect
@@ -16,24 +16,6 @@ from fast_hamer_core.detection.thorough import ThoroughConfig, ThoroughHandDetec
 from fast_hamer_core.evaluation.detection import score_image
 from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
 
-#: Hands whose anatomical side the arm shows (README of the photos): file, landmark centre (px), side.
-KNOWN_SIDES = (
-    ("hamer_test5.jpg", (484, 670), "right"),
-    ("hamer_test5.jpg", (704, 660), "left"),
-    ("hamer_test1.jpg", (317, 232), "right"),
-    ("fasthamer_sample2.jpg", (396, 402), "right"),
-    ("fasthamer_sample2.jpg", (458, 394), "left"),
-)
-MATCH_RADIUS_PX = 40.0
-
-
-def _find(detections, centre_px, radius=MATCH_RADIUS_PX):
-    """The detection whose keypoint centre is nearest ``centre_px``, if within ``radius``."""
-    dists = [np.linalg.norm(d.keypoints_2d.mean(0) - np.asarray(centre_px)) for d in detections]
-    if not dists or min(dists) > radius:
-        return None
-    return detections[int(np.argmin(dists))]
-
 
 @pytest.fixture(scope="module")
 def thorough_results(thorough_detector, load_photo):
@@ -43,7 +25,7 @@ def thorough_results(thorough_detector, load_photo):
 
 @pytest.mark.parametrize(("name", "centre", "side"), KNOWN_SIDES)
 def test_every_known_hand_is_found_with_its_side(thorough_results, name, centre, side):
-    det = _find(thorough_results[name], centre)
+    det = find_near(thorough_results[name], centre)
     assert det is not None, f"{name}: no hand near {centre}"
     assert det.side == side
     assert 0.8 <= det.score <= 1.0 and 0.5 <= det.side_score <= 1.0
@@ -71,7 +53,7 @@ def test_small_hands_on_a_big_canvas(thorough_detector, load_photo):
     canvas[600 : 600 + small.shape[0], 1100 : 1100 + small.shape[1]] = small
     dets = thorough_detector.detect(canvas)
     for centre, side in (((396, 402), "right"), ((458, 394), "left")):
-        det = _find(dets, np.asarray(centre) * scale + offset, radius=15.0)
+        det = find_near(dets, np.asarray(centre) * scale + offset, radius=15.0)
         assert det is not None and det.side == side
     assert len(dets) == 2
 
@@ -82,7 +64,9 @@ def test_flipping_the_image_swaps_the_sides(thorough_detector, thorough_results,
     assert len(flipped) == len(thorough_results["fasthamer_sample2.jpg"]) == 2
     for det in flipped:
         centre = det.keypoints_2d.mean(0)
-        twin = _find(thorough_results["fasthamer_sample2.jpg"], (rgb.shape[1] - centre[0], centre[1]), 5.0)
+        twin = find_near(
+            thorough_results["fasthamer_sample2.jpg"], (rgb.shape[1] - centre[0], centre[1]), 5.0
+        )
         assert twin is not None and twin.side != det.side
 
 
