@@ -114,7 +114,7 @@ def format_tables(result: BenchResult) -> str:
         for r in streamed:
             line = f"{r['model']:<18} {r['runtime']:<12} {r['mode']:<7} {r['fps']:>6.1f}"
             line += f" {_fmt(r['latency_p50_ms']):>8} {_fmt(r['latency_p95_ms']):>8}"
-            line += f" {r['palm_searches_per_frame']:>10.2f} {r.get('window_searches_per_frame', 0.0):>9.2f}"
+            line += f" {r['palm_searches_per_frame']:>10.2f} {r['window_searches_per_frame']:>9.2f}"
             line += f" {r['mirror_passes_per_frame']:>9.2f}"
             line += f" {_fmt(r['all_hands_fraction'], '.3f'):>9} {r['side_changes']:>8d}"
             line += f" {_fmt(r['x_frame'], '.2f'):>7}"

@@ -202,7 +202,7 @@ def time_stream_modes(
             "stages_ms": {s: float(np.median([st[s] for st in stages])) for s in STAGES},
             "stages_share": {s: float(np.mean([st[s] for st in stages])) / mean_work for s in STAGES},
             "palm_searches_per_frame": counts["palm_searches_per_frame"],
-            "window_searches_per_frame": counts.get("window_searches_per_frame", 0.0),
+            "window_searches_per_frame": counts["window_searches_per_frame"],
             "mirror_passes_per_frame": counts["mirror_passes_per_frame"],
             "all_hands_fraction": float(np.mean(found)) if found else None,
             "side_changes": _side_changes(outputs),
