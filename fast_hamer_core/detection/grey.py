@@ -13,8 +13,8 @@ regions, each checked in colour), the grey pass looks, on the grey copy, at
    body), by wrist visibility;
 3. the colour pass's regions whose check failed in colour (:attr:`GreyPassConfig.recheck`),
 
-each unless it overlaps a hand found in colour or a region before it
-(:func:`~fast_hamer_core.detection.merge.dedupe_regions`). Each is checked like a colour region, in grey
+each unless its centre lies on a hand found in colour or it overlaps a region checked in vain before it
+(:func:`~fast_hamer_core.detection.regions.check_in_turn`). Each is checked like a colour region, in grey
 (a region found in grey is verified in grey; hands found in colour keep their colour answer), and a hand
 found in grey needs a hand presence of at least :attr:`GreyPassConfig.min_presence` (0.9, above the
 detector's 0.8: on the hard sets one false hand came through the grey pass at 0.85, and no true one
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fast_hamer_core.detection.blaze import PalmDetector
-from fast_hamer_core.detection.merge import HandCandidate, dedupe_regions, same_hand
+from fast_hamer_core.detection.merge import HandCandidate, same_hand
 from fast_hamer_core.detection.pose import PeopleSearch, PeopleSearchConfig
 from fast_hamer_core.detection.regions import Region
 from fast_hamer_core.detection.search import PalmSearch, SearchConfig, WindowConfig, grey_copy
@@ -95,15 +95,11 @@ class GreyPass:
             todo += [Region.from_arm(p) for p in detector.body.propose(grey, self._people)]
         if self.config.recheck:
             todo += [replace(region, priority=0.0) for region in failed]
-        # Found hands rank first (never looked at again), then grey palms, grey arms, failed regions.
-        rois = [hand.roi for hand in found] + [region.roi for region in todo]
-        priority = [2.0] * len(found) + [region.priority for region in todo]
-        keep = [i - len(found) for i in dedupe_regions(rois, priority, detector.config.region_iou)]
-        regions = [todo[i] for i in keep if i >= 0][:budget]
+        # Grey palms, grey arms, then the failed regions; none on a hand found in colour.
+        hands, _ = detector.check_all(grey, todo, found, budget)
         # Grey hands need their own presence, whatever the arm says (no two-cue acceptance in grey).
         least = max(detector.min_presence, self.config.min_presence)
         rule = detector.config.duplicates
-        hands = [hand for region in regions if (hand := detector.check(grey, region))]
         return [h for h in hands if h.presence >= least and not any(same_hand(h, f, rule) for f in found)]
 
 

@@ -6,9 +6,12 @@ Three steps of the thorough detector, each a pure function on plain arrays:
   hand: keypoints and metric keypoints are the means of the two (the mirrored answer already mapped back),
   ``presence`` and ``p_right`` too. Mirroring the whole image mirrors every region, which swaps the two
   answers, so the combined side swaps exactly (the same argument as the fast detector's flip-consistent mode).
-- :func:`dedupe_regions`: many windows and the body propose the same hand; regions that overlap a better
-  one (IoU of their boxes, or a centre inside it at a similar size) are dropped before the landmark
-  model runs on them, which is where the time goes.
+- :func:`regions_overlap`, :func:`centre_on_hand`: many windows and the body propose the same hand; a
+  region is not checked when its centre lies on a hand already found, or when it overlaps a region
+  already checked in vain (the landmark model's runs are where the time goes). A region that only
+  overlaps a region that found its hand is still checked: two hands side by side (holding one object,
+  handing it over) have overlapping regions, and each hand's region must get its look
+  (:func:`~fast_hamer_core.detection.regions.check_in_turn`).
 - :func:`merge_duplicates`: after the landmarks, two answers are the same hand when their keypoints
   agree (:func:`keypoint_distance`) or when one is a small fit inside the other (:func:`same_hand`);
   the more present one is kept. One hand is never reported twice.
@@ -16,6 +19,7 @@ Three steps of the thorough detector, each a pure function on plain arrays:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,28 +76,27 @@ def box_cover(inner: np.ndarray, outer: np.ndarray) -> float:
     return float(np.prod(np.clip(rb - lt, 0.0, None))) / area if area > 0 else 0.0
 
 
-def dedupe_regions(rois: list[RotatedRect], scores: list[float], iou_threshold: float = 0.4) -> list[int]:
-    """Indices of the regions to keep, best score first: a region is dropped when it overlaps a kept one by
-    more than ``iou_threshold`` (axis-aligned boxes of the regions), or when its centre lies within a
-    quarter side of a kept region's centre and their sides differ by less than a factor 1.5."""
-    order = sorted(range(len(rois)), key=lambda i: -scores[i])
-    boxes = np.stack([r.box_px() for r in rois]) if rois else np.zeros((0, 4))
-    iou = box_iou_matrix(boxes, boxes)
-    kept: list[int] = []
-    for i in order:
-        duplicate = False
-        for j in kept:
-            if iou[i, j] > iou_threshold:
-                duplicate = True
-                break
-            ratio = rois[i].size_px / rois[j].size_px
-            offset = np.hypot(*(np.subtract(rois[i].center_px, rois[j].center_px)))
-            if 1 / 1.5 < ratio < 1.5 and offset < 0.25 * min(rois[i].size_px, rois[j].size_px):
-                duplicate = True
-                break
-        if not duplicate:
-            kept.append(i)
-    return kept
+def regions_overlap(a: RotatedRect, b: RotatedRect, iou_threshold: float = 0.4) -> bool:
+    """Whether two regions would show the landmark model the same thing: their axis-aligned boxes overlap
+    by more than ``iou_threshold``, or their centres lie within a quarter side of each other and their
+    sides differ by less than a factor 1.5. Symmetric."""
+    if float(box_iou_matrix(a.box_px()[None], b.box_px()[None])[0, 0]) > iou_threshold:
+        return True
+    ratio = a.size_px / b.size_px
+    offset = float(np.hypot(*np.subtract(a.center_px, b.center_px)))
+    return 1 / 1.5 < ratio < 1.5 and offset < 0.25 * min(a.size_px, b.size_px)
+
+
+def centre_on_hand(roi: RotatedRect, hands: Sequence[HandCandidate], margin: float = 0.1) -> bool:
+    """Whether the region's centre lies in the keypoint box of one of ``hands``, grown on each side by
+    ``margin`` of the box's longer side: a region there would find that hand again."""
+    centre = np.asarray(roi.center_px, dtype=np.float64)
+    for hand in hands:
+        box = hand.box_px()
+        grow = margin * float(np.max(box[2:] - box[:2]))
+        if np.all(centre >= box[:2] - grow) and np.all(centre <= box[2:] + grow):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

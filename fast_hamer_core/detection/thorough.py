@@ -14,7 +14,10 @@ This detector trades time for recall (photos, not streams):
    ``config.people`` can add overlapping tiles, for groups and small people: measured and off by
    default, see :class:`~fast_hamer_core.detection.pose.PeopleSearchConfig`); each is confirmed by the
    pose landmark model.
-3. Overlapping regions are dropped (:func:`~fast_hamer_core.detection.merge.dedupe_regions`), palms first.
+3. Regions are checked best first, palms first; a region whose centre lies on a hand already found, or
+   that overlaps a region checked in vain, is skipped
+   (:func:`~fast_hamer_core.detection.regions.check_in_turn`; two hands side by side have overlapping
+   regions, so overlapping a found hand's region is not enough).
 4. Every region is re-checked by the hand landmark model (its hand-presence score): a first look, then
    the region rebuilt from those landmarks (MediaPipe's tracking step: once for a palm's region, up to
    twice for an arm's), which centres rough regions (tiles, arms) on the hand, looked at plainly and
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -65,11 +69,10 @@ from fast_hamer_core.detection.merge import (
     DuplicateRule,
     HandCandidate,
     combine_mirrored,
-    dedupe_regions,
     merge_duplicates,
 )
 from fast_hamer_core.detection.pose import BodyHandProposer, PeopleSearchConfig
-from fast_hamer_core.detection.regions import ArmAgreement, Region, arm_agrees
+from fast_hamer_core.detection.regions import ArmAgreement, Region, arm_agrees, check_in_turn
 from fast_hamer_core.detection.search import PalmSearch, SearchConfig
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
@@ -90,7 +93,7 @@ class ThoroughConfig:
     use_pose: bool = True  #: propose a region at every visible wrist
     #: Where the body path looks for people (windows, pose detector threshold, ``max_people``).
     people: PeopleSearchConfig = field(default_factory=PeopleSearchConfig)
-    region_iou: float = 0.4  #: regions overlapping a better one more than this are not checked
+    region_iou: float = 0.4  #: regions overlapping one checked in vain more than this are not checked
     max_regions: int = 32  #: most regions checked per image (bounds the time on crowded images)
     #: A palm region whose first look shows less presence than this is dropped without refinement.
     min_first_presence: float = 0.5
@@ -191,16 +194,33 @@ class ThoroughHandDetector(HandDetector):
 
     # ------------------------------------------------------------------ regions
     def regions(self, rgb: np.ndarray) -> list[Region]:
-        """The regions to check, best first, after dropping overlapping ones.
+        """The regions to check, best first.
 
         Palms come first (by score, in [0.5, 1]), then the arms' regions (by wrist visibility, below 0.5),
-        so a palm region wins over an arm region of the same hand.
+        so a palm region is checked before an arm region of the same hand (which is then skipped,
+        :func:`~fast_hamer_core.detection.regions.check_in_turn`).
         """
         found = [Region.from_palm(p) for p in self.search.find(rgb)]
         if self.body is not None:
             found += [Region.from_arm(p) for p in self.body.propose(rgb)]
-        keep = dedupe_regions([r.roi for r in found], [r.priority for r in found], self.config.region_iou)
-        return [found[i] for i in keep[: self.config.max_regions]]
+        return sorted(found, key=lambda r: -r.priority)
+
+    def check_all(
+        self,
+        rgb: np.ndarray,
+        regions: list[Region],
+        found: Sequence[HandCandidate] = (),
+        budget: int | None = None,
+    ) -> tuple[list[HandCandidate], list[Region]]:
+        """:func:`~fast_hamer_core.detection.regions.check_in_turn` with this detector's check on ``rgb``:
+        the hands found in ``regions`` (other than ``found``) and the regions whose check failed."""
+        return check_in_turn(
+            regions,
+            lambda region: self.check(rgb, region),
+            found,
+            self.config.max_regions if budget is None else budget,
+            self.config.region_iou,
+        )
 
     # ------------------------------------------------------------------ checks
     def check(self, rgb: np.ndarray, region: Region) -> HandCandidate | None:
@@ -244,13 +264,7 @@ class ThoroughHandDetector(HandDetector):
 
     # ------------------------------------------------------------------ detector
     def _detect(self, rgb: np.ndarray, stamp_s: float | None) -> list[Detection]:
-        candidates: list[HandCandidate] = []
-        failed: list[Region] = []  # regions whose check failed, for the grey pass
-        for region in self.regions(rgb):
-            if hand := self.check(rgb, region):
-                candidates.append(hand)
-            else:
-                failed.append(region)
+        candidates, failed = self.check_all(rgb, self.regions(rgb))  # failed: for the grey pass
         candidates += self.grey.candidates(self, rgb, candidates, failed, self.config.max_regions)
         hands = merge_duplicates(candidates, self.config.duplicates)[: self.max_hands]
         detections = [self._to_detection(hand) for hand in hands]

@@ -9,10 +9,11 @@ from fast_hamer_core.detection.blaze import HandLandmarks, RotatedRect
 from fast_hamer_core.detection.merge import (
     HandCandidate,
     box_cover,
+    centre_on_hand,
     combine_mirrored,
-    dedupe_regions,
     keypoint_distance,
     merge_duplicates,
+    regions_overlap,
     same_hand,
 )
 
@@ -49,16 +50,24 @@ def test_combine_mirrored_averages_both_looks_and_is_symmetric():
     )
 
 
-def test_regions_overlapping_a_better_one_are_dropped():
-    rois = [
-        RotatedRect((100.0, 100.0), 80.0),  # best
-        RotatedRect((105.0, 98.0), 90.0),  # the same hand, another window
-        RotatedRect((100.0, 100.0), 300.0),  # same centre but far larger: another scale, kept
-        RotatedRect((400.0, 100.0), 80.0),  # another hand
-    ]
-    assert dedupe_regions(rois, [0.9, 0.8, 0.7, 0.6]) == [0, 2, 3]
-    assert dedupe_regions(rois, [0.1, 0.8, 0.7, 0.6]) == [1, 2, 3]  # the best score decides
-    assert dedupe_regions([], []) == []
+def test_regions_overlap_on_iou_or_on_a_near_centre_at_a_similar_size():
+    best = RotatedRect((100.0, 100.0), 80.0)
+    assert regions_overlap(best, RotatedRect((105.0, 98.0), 90.0))  # the same hand, another window
+    assert not regions_overlap(best, RotatedRect((100.0, 100.0), 300.0))  # same centre, another scale
+    assert not regions_overlap(best, RotatedRect((400.0, 100.0), 80.0))  # another hand
+    near = RotatedRect((125.0, 100.0), 100.0)  # IoU 0.46, centres apart: the threshold decides
+    assert regions_overlap(best, near) and not regions_overlap(best, near, iou_threshold=0.5)
+    assert regions_overlap(near, best)  # symmetric
+
+
+def test_a_centre_on_a_found_hand_is_told_apart_from_one_beside_it():
+    hand = _candidate(_hand_keypoints((200, 300), 120))  # keypoint box about x 143..248, y 180..300
+    box = hand.box_px()
+    assert centre_on_hand(RotatedRect(tuple(0.5 * (box[:2] + box[2:])), 200.0), [hand])
+    beside = (box[2] + 0.3 * (box[2] - box[0]), 250.0)  # the next hand's centre, touching this one
+    assert not centre_on_hand(RotatedRect(beside, 200.0), [hand])
+    assert centre_on_hand(RotatedRect(beside, 200.0), [hand], margin=0.35)
+    assert not centre_on_hand(RotatedRect((200.0, 250.0), 100.0), [])
 
 
 def test_the_same_hand_twice_is_merged_once():

@@ -11,7 +11,7 @@ from fast_hamer_core.detection import create_detector, resolve_detector_name
 from fast_hamer_core.detection.blaze import RotatedRect
 from fast_hamer_core.detection.merge import HandCandidate
 from fast_hamer_core.detection.pose import HandProposal, PeopleSearchConfig
-from fast_hamer_core.detection.regions import ArmAgreement, Region, arm_agrees
+from fast_hamer_core.detection.regions import ArmAgreement, Region, arm_agrees, check_in_turn
 from fast_hamer_core.detection.thorough import ThoroughConfig, ThoroughHandDetector
 from fast_hamer_core.evaluation.detection import score_image
 from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
@@ -56,6 +56,55 @@ def test_small_hands_on_a_big_canvas(thorough_detector, load_photo):
         det = find_near(dets, np.asarray(centre) * scale + offset, radius=15.0)
         assert det is not None and det.side == side
     assert len(dets) == 2
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(0.3, (600, 900)), (0.35, (300, 500))])
+def test_two_small_hands_side_by_side_are_both_found(thorough_detector, load_photo, scale, offset):
+    """hamer_test5 shrunk onto a canvas of its own size: its two hands touch and their regions overlap.
+    Each hand's region must still be checked (both placements lost one hand when regions overlapping a
+    better one were dropped unchecked)."""
+    rgb = load_photo("hamer_test5.jpg")  # 1200 x 1799
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full_like(rgb, 90)
+    x0, y0 = offset
+    h, w = min(small.shape[0], canvas.shape[0] - y0), min(small.shape[1], canvas.shape[1] - x0)
+    canvas[y0 : y0 + h, x0 : x0 + w] = small[:h, :w]
+    dets = thorough_detector.detect(canvas)
+    for centre, side in (((484, 670), "right"), ((704, 660), "left")):
+        det = find_near(dets, np.asarray(centre) * scale + offset, radius=10.0)
+        assert det is not None and det.side == side, f"no {side} hand near {centre} x {scale} + {offset}"
+    assert len(dets) == 2
+
+
+def _found_at(x: float) -> HandCandidate:
+    """A found hand whose keypoint box is x..x+100, y 0..100."""
+    kp = np.array([[x, 0.0], [x + 100.0, 100.0]] + [[x + 50.0, 50.0]] * 19)  # (21, 2)
+    return HandCandidate(kp, np.zeros((21, 3)), 0.95, 0.9, RotatedRect((x + 50.0, 50.0), 200.0))
+
+
+def test_regions_are_checked_in_turn_best_first():
+    """A fake check: a region finds a hand when its centre's x is below 1000 (a plain function, so what
+    was looked at can be counted)."""
+    looked: list[float] = []
+
+    def check(region: Region) -> HandCandidate | None:
+        looked.append(region.roi.center_px[0])
+        x = region.roi.center_px[0]
+        return _found_at(x - 50.0) if x < 1000 else None
+
+    regions = [
+        Region(RotatedRect((50.0, 50.0), 200.0), "palm", 0.9),  # finds the hand at 0..100
+        Region(RotatedRect((60.0, 40.0), 190.0), "palm", 0.8),  # centre on that hand: skipped
+        Region(RotatedRect((180.0, 50.0), 200.0), "pose", 0.4),  # overlaps the first, beside its hand
+        Region(RotatedRect((1200.0, 50.0), 200.0), "palm", 0.7),  # checked in vain
+        Region(RotatedRect((1210.0, 50.0), 200.0), "pose", 0.3),  # overlaps the vain one: skipped
+    ]
+    hands, failed = check_in_turn(regions[::-1], check)
+    assert looked == [50.0, 1200.0, 180.0]  # best first, whatever the input order
+    assert [h.box_px()[0] for h in hands] == [0.0, 130.0] and failed == [regions[3]]
+    looked.clear()
+    hands, _ = check_in_turn(regions, check, found=[_found_at(0.0)], budget=1)
+    assert looked == [1200.0] and hands == []  # the found hand is not looked for again; one check only
 
 
 def test_flipping_the_image_swaps_the_sides(thorough_detector, thorough_results, load_photo):
