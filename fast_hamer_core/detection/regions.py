@@ -86,11 +86,14 @@ def check_in_turn(
     """Check regions best first; returns the hands found and the regions whose check failed.
 
     A region is skipped, without a landmark run, when its centre lies on a hand already found (``found``
-    or one of this turn's, :func:`~fast_hamer_core.detection.merge.centre_on_hand`) or when it overlaps a
-    region already checked in vain (:func:`~fast_hamer_core.detection.merge.regions_overlap`): it would
-    show the same thing again. A region that merely overlaps one whose hand was found is checked: the
-    regions of two hands side by side overlap (on a downscaled copy of hamer_test5 the second hand's
-    palm, 0.94, and arm regions were all dropped that way before). At most ``budget`` regions are checked.
+    or one of this turn's, :func:`~fast_hamer_core.detection.merge.centre_on_hand`), or, for a region
+    without an arm, when it overlaps a region already checked in vain
+    (:func:`~fast_hamer_core.detection.merge.regions_overlap`): it would show the same thing again. An
+    arm's region brings its own cue (the arm's side and wrist, :func:`arm_agrees`), so it is checked even
+    there (+1 hand on the seed-1 hard set). A region that merely overlaps one whose hand was found is
+    checked: the regions of two hands side by side overlap (on a downscaled copy of hamer_test5 the
+    second hand's palm, 0.94, and arm regions were all dropped that way before). At most ``budget``
+    regions are checked.
     """
     hands: list[HandCandidate] = []
     failed: list[Region] = []
@@ -99,7 +102,7 @@ def check_in_turn(
             break
         if centre_on_hand(region.roi, [*found, *hands]):
             continue
-        if any(regions_overlap(region.roi, f.roi, iou_threshold) for f in failed):
+        if region.arm is None and any(regions_overlap(region.roi, f.roi, iou_threshold) for f in failed):
             continue
         if (hand := check(region)) is not None:
             hands.append(hand)

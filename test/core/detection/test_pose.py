@@ -10,6 +10,7 @@ import pytest
 from fast_hamer_core.detection.blaze import RotatedRect, box_iou_matrix
 from fast_hamer_core.detection.pose import (
     ARMS,
+    MIRRORED_POSE_LANDMARKS,
     BodyHandProposer,
     PeopleSearch,
     PeopleSearchConfig,
@@ -59,17 +60,41 @@ def test_arms_have_their_anatomical_sides(proposer, load_photo):
     assert body.visibility[ARMS["right"].wrist] > 0.5 and body.visibility[ARMS["left"].wrist] > 0.5
 
 
+def test_the_mirrored_look_names_the_same_joints(proposer, load_photo):
+    """The mirrored crop's answer, mapped back and relabelled, puts each joint where the plain look does
+    (without the relabelling, the wrists would trade places across the face)."""
+    assert all(MIRRORED_POSE_LANDMARKS[MIRRORED_POSE_LANDMARKS[i]] == i for i in range(33))  # an involution
+    assert MIRRORED_POSE_LANDMARKS[ARMS["left"].wrist] == ARMS["right"].wrist
+    rgb = load_photo("hamer_test5.jpg")
+    (person, plain), *_ = proposer.bodies(rgb)
+    mirrored = proposer.landmarks.run(rgb, person.body_roi, mirror=True)
+    for arm in ARMS.values():
+        for joint in (arm.wrist, arm.elbow, arm.index):
+            gap_px = np.linalg.norm(plain.keypoints_px[joint] - mirrored.keypoints_px[joint])
+            assert gap_px < 0.05 * person.body_roi.size_px, (
+                f"joint {joint}: the looks are {gap_px:.0f} px apart"
+            )
+    assert mirrored.score >= 0.5
+
+
+def test_each_look_proposes_its_arms(load_photo):
+    rgb = load_photo("hamer_test5.jpg")
+    plain_only = BodyHandProposer(mirrored_look=False).propose(rgb)
+    both = BodyHandProposer().propose(rgb)
+    assert sorted(p.side for p in plain_only) == ["left", "right"]
+    assert sorted(p.side for p in both) == ["left", "left", "right", "right"]
+
+
 def test_hand_regions_from_the_body_are_at_the_hands(proposer, load_photo):
     """One region per visible wrist, of the wrist's side, holding the wrist and overlapping the hand."""
-    proposals = proposer.propose(load_photo("hamer_test5.jpg"))
-    by_side = {p.side: p for p in proposals}
-    assert set(by_side) == {"left", "right"}
-    for side, box in HAMER5_HANDS.items():
-        proposal = by_side[side]
+    proposals = proposer.propose(load_photo("hamer_test5.jpg"))  # both looks: two per wrist
+    assert {p.side for p in proposals} == {"left", "right"}
+    for proposal in proposals:
+        box = HAMER5_HANDS[proposal.side]
         region = proposal.roi.box_px()
         assert _inside(proposal.wrist_px, region)
         hand_centre = (0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3]))
-        assert _inside(hand_centre, region), f"{side}: region {region.round()} misses the hand"
+        assert _inside(hand_centre, region), f"{proposal.side}: region {region.round()} misses the hand"
         hand_size = max(box[2] - box[0], box[3] - box[1])
         assert 0.7 * hand_size < proposal.roi.size_px < 4.0 * hand_size
         assert 0.0 <= proposal.visibility <= 1.0
