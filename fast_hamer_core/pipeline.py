@@ -104,6 +104,7 @@ class HandReconstructor:
         search_every: int = 10,
         max_unconfirmed_frames: int = 5,
         scan_windows: bool = True,
+        body_every: int = 15,
         detector: str = "mediapipe",
         detection_mode: str = "fast",
     ) -> HandReconstructor:
@@ -120,7 +121,8 @@ class HandReconstructor:
         ``search_every`` frames while hands are tracked, and in mesh mode tracking by reconstruction for at
         most ``max_unconfirmed_frames`` frames without a detection; ``scan_windows``: each palm search also
         looks at one window of the photo search (padded image, then tiles, in turn) for close-up and small
-        hands (:class:`~fast_hamer_core.detection.stream.StreamHandDetector`).
+        hands; ``body_every``: every that many frames the body models look for hands at people's arms (0:
+        never) (:class:`~fast_hamer_core.detection.stream.StreamHandDetector`).
         ``detector``: ``"mediapipe"`` (``detector_model`` = its ``.task``, optional) or ``"yolo"``
         (``detector_model`` = the YOLO ``.pt`` weights, e.g. WiLoR's; boxes only, so it needs a mesh model).
         ``detection_mode``: ``"fast"`` (MediaPipe's landmarker) or ``"thorough"`` (multi-scale + body search,
@@ -181,7 +183,11 @@ class HandReconstructor:
             from fast_hamer_core.detection.stream import StreamHandDetector
 
             hand_detector = StreamHandDetector(
-                search_every=search_every, scan_windows=scan_windows, **backend, **common
+                search_every=search_every,
+                scan_windows=scan_windows,
+                body_every=body_every,
+                **backend,
+                **common,
             )
         else:
             if stream and thorough:

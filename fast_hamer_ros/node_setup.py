@@ -85,6 +85,7 @@ def build_reconstructor(params: dict[str, Any]):
         stream=params["stream.enabled"],
         search_every=params["stream.search_every_frames"],
         scan_windows=params["stream.scan_windows"],
+        body_every=params["stream.body_every_frames"],
         max_unconfirmed_frames=params["stream.max_unconfirmed_frames"],
     )
     if not params["tracking.enabled"]:

@@ -168,11 +168,18 @@ class ReasonThrottle:
 
 
 class DetectionRates:
-    """Palm searches, window searches, landmark and mirror passes per frame over the last ``window_s`` s, from
-    the detector's running counts (:class:`fast_hamer_core.detection.stream.StreamCounts`) sampled at each
-    report. With no frame in the window the rates are over the node's whole life (never a division by 0)."""
+    """Palm searches, window searches, body searches, landmark and mirror passes per frame over the last
+    ``window_s`` s, from the detector's running counts
+    (:class:`fast_hamer_core.detection.stream.StreamCounts`) sampled at each report. With no frame in the
+    window the rates are over the node's whole life (never a division by 0)."""
 
-    NAMES: tuple[str, ...] = ("palm_searches", "window_searches", "landmark_passes", "mirror_passes")
+    NAMES: tuple[str, ...] = (
+        "palm_searches",
+        "window_searches",
+        "body_searches",
+        "landmark_passes",
+        "mirror_passes",
+    )
 
     def __init__(self, window_s: float = 5.0) -> None:
         self.window_s = float(window_s)

@@ -69,6 +69,8 @@ STREAM_COLUMNS: dict[str, str] = {
     "paced_dropped": "--stream: frames replaced before the detector took them in the paced run",
     "palm_searches_per_frame": "--stream: whole-image palm searches per frame",
     "window_searches_per_frame": "--stream: extra-window palm detector runs (stream.scan_windows) per frame",
+    "body_searches_per_frame": "--stream: looks for hands at people's arms (stream.body_every_frames) per "
+    "frame",
     "mirror_passes_per_frame": "--stream: mirrored passes (handedness checks) per frame",
     "all_hands_fraction": "--stream: fraction of the frames where frame mode finds hands on which this mode "
     "finds at least as many (frame mode: 1, the reference)",
@@ -104,6 +106,7 @@ class BenchOptions:
     stream_frames: int = 150
     rate_hz: float = 30.0
     search_every: int = 10
+    body_every: int = 15
     max_unconfirmed_frames: int = 5
 
     def validate(self) -> None:
@@ -125,8 +128,8 @@ class BenchOptions:
             raise ValueError(f"detector must be 'mediapipe' or 'none', got {self.detector!r}")
         if self.stream and (self.detector == "none" or not self.pipeline):
             raise ValueError("--stream times the whole pipeline with the real detector (no --detector none)")
-        if self.stream_frames < 2 or self.rate_hz <= 0 or self.search_every < 1:
-            raise ValueError("stream frames must be >= 2, rate_hz > 0 and search_every >= 1")
+        if self.stream_frames < 2 or self.rate_hz <= 0 or self.search_every < 1 or self.body_every < 0:
+            raise ValueError("stream frames must be >= 2, rate_hz > 0, search_every >= 1 and body_every >= 0")
 
 
 @dataclass

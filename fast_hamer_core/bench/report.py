@@ -102,7 +102,7 @@ def format_tables(result: BenchResult) -> str:
     if streamed:
         rate = streamed[0]["rate_hz"]
         head = f"{'model':<18} {'runtime':<12} {'mode':<7} {'FPS':>6} {'lat p50':>8} {'lat p95':>8}"
-        head += f" {'palm/frame':>10} {'window/fr':>9} {'mirror/fr':>9}"
+        head += f" {'palm/frame':>10} {'window/fr':>9} {'body/fr':>7} {'mirror/fr':>9}"
         head += f" {'all hands':>9} {'side chg':>8} {'x_frame':>7}"
         lines += [
             "",
@@ -115,6 +115,7 @@ def format_tables(result: BenchResult) -> str:
             line = f"{r['model']:<18} {r['runtime']:<12} {r['mode']:<7} {r['fps']:>6.1f}"
             line += f" {_fmt(r['latency_p50_ms']):>8} {_fmt(r['latency_p95_ms']):>8}"
             line += f" {r['palm_searches_per_frame']:>10.2f} {r['window_searches_per_frame']:>9.2f}"
+            line += f" {r['body_searches_per_frame']:>7.2f}"
             line += f" {r['mirror_passes_per_frame']:>9.2f}"
             line += f" {_fmt(r['all_hands_fraction'], '.3f'):>9} {r['side_changes']:>8d}"
             line += f" {_fmt(r['x_frame'], '.2f'):>7}"

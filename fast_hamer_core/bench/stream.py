@@ -79,7 +79,9 @@ def build_mode(mode: str, runner: RuntimeHandModel | None, opts: BenchOptions):
 
     tracking: dict[str, Any] = {"ttl_frames": 5, "one_euro": {"min_cutoff": 1.0, "beta": 10.0}}
     if mode == "stream":
-        detector = StreamHandDetector(model_path=opts.detector_model, search_every=opts.search_every)
+        detector = StreamHandDetector(
+            model_path=opts.detector_model, search_every=opts.search_every, body_every=opts.body_every
+        )
         if runner is not None:
             tracking["max_unconfirmed_frames"] = opts.max_unconfirmed_frames
     else:
@@ -203,6 +205,7 @@ def time_stream_modes(
             "stages_share": {s: float(np.mean([st[s] for st in stages])) / mean_work for s in STAGES},
             "palm_searches_per_frame": counts["palm_searches_per_frame"],
             "window_searches_per_frame": counts["window_searches_per_frame"],
+            "body_searches_per_frame": counts["body_searches_per_frame"],
             "mirror_passes_per_frame": counts["mirror_passes_per_frame"],
             "all_hands_fraction": float(np.mean(found)) if found else None,
             "side_changes": _side_changes(outputs),

@@ -80,6 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="--stream: palm search every k frames while hands are tracked (default 10)",
     )
     p.add_argument(
+        "--body-every",
+        type=int,
+        default=15,
+        help="--stream: look for hands at people's arms every k frames (node: stream.body_every_frames; "
+        "0: never; default 15)",
+    )
+    p.add_argument(
         "--max-unconfirmed-frames",
         type=int,
         default=5,
@@ -137,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         stream_frames=args.stream_frames,
         rate_hz=args.rate,
         search_every=args.search_every,
+        body_every=args.body_every,
         max_unconfirmed_frames=args.max_unconfirmed_frames,
     )
     result = bench.run_bench(opts, progress=lambda msg: print(msg, file=sys.stderr, flush=True))

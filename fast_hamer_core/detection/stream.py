@@ -27,7 +27,14 @@ Per frame (:meth:`StreamHandDetector.detect`):
    its hands must reach ``min_window_presence`` (the photo detector's bar: those windows show the
    detector more false palms; on the grey copy the grey pass's 0.9). A hand found on the grey copy is
    followed there (and its mirror passes too).
-3. **Side, per hand.** A new hand, and a hand whose side is still uncertain, gets a mirror pass: the
+3. **Arms.** Every ``body_every`` frames, in a frame without a palm or window search, MediaPipe's body
+   models look for people (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`, one look per
+   person), and each arm's region whose centre no tracked hand covers is looked at by the landmark model,
+   rebuilt from its landmarks up to twice (the photo detector's refinement); at ``min_window_presence``
+   the hand becomes tracked. This is how a hand the palm detector does not see (holding something,
+   gloved, small) is picked up in a stream. The arm's own cue (the photo detector's lower bar for an
+   agreeing arm) is not used: a false hand, once tracked, would be followed for a while.
+4. **Side, per hand.** A new hand, and a hand whose side is still uncertain, gets a mirror pass: the
    landmark model on its mirrored region (the same hand seen in a mirror, whose evidence is swapped back),
    which makes the side mirror-consistent like the photo detector's flip pass, at the cost of one
    landmark pass instead of a second whole-image search. The side is the mean evidence of those passes;
@@ -83,6 +90,7 @@ class StreamCounts:
     frames: int = 0
     palm_searches: int = 0  #: whole-image palm searches
     window_searches: int = 0  #: palm detector runs on one extra window (``scan_windows``)
+    body_searches: int = 0  #: looks for hands at the ends of people's arms (``body_every``)
     landmark_passes: int = 0
     mirror_passes: int = 0
 
@@ -92,6 +100,7 @@ class StreamCounts:
         return {
             "palm_searches_per_frame": self.palm_searches / n if self.frames else 0.0,
             "window_searches_per_frame": self.window_searches / n if self.frames else 0.0,
+            "body_searches_per_frame": self.body_searches / n if self.frames else 0.0,
             "landmark_passes_per_frame": self.landmark_passes / n if self.frames else 0.0,
             "mirror_passes_per_frame": self.mirror_passes / n if self.frames else 0.0,
         }
@@ -135,6 +144,10 @@ class StreamHandDetector(HandDetector):
             (module docstring).
         min_window_presence: landmark presence a hand found in such a window needs (at least
             ``min_presence_confidence``).
+        body_every: every that many frames, in a frame without a palm or window search, hands are looked
+            for at the ends of people's arms (module docstring); 0: never (and the body models are not
+            loaded).
+        body_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models.
     """
 
     name = "mediapipe_stream"
@@ -155,11 +168,14 @@ class StreamHandDetector(HandDetector):
         max_side_px: int = DEFAULT_MAX_SIDE_PX,
         scan_windows: bool = True,
         min_window_presence: float = MIN_WINDOW_PRESENCE,
+        body_every: int = 15,
+        body_models: dict[str, str] | None = None,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
         require_choice("handedness", handedness, HANDEDNESS_MODES)
         require_at_least("max_hands", max_hands, 1)
         require_at_least("search_every", search_every, 1)
+        require_at_least("body_every", body_every, 0)
         require_fractions(
             min_detection_confidence=min_detection_confidence,
             min_presence_confidence=min_presence_confidence,
@@ -181,6 +197,18 @@ class StreamHandDetector(HandDetector):
         self.palms = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
         self.landmarks = HandLandmarkModel(self.palms.model_path, threads=threads)
         self.model_path = self.palms.model_path
+        self.body_every = int(body_every)
+        self.body = None
+        if self.body_every:
+            from fast_hamer_core.detection.pose import BodyHandProposer
+
+            paths = body_models or {}
+            self.body = BodyHandProposer(
+                pose_detector_path=paths.get("pose_detection.tflite"),
+                pose_landmark_path=paths.get("pose_landmark_full.tflite"),
+                threads=threads,
+                mirrored_look=False,
+            )
         self.counts = StreamCounts()
         self.reset()
 
@@ -191,6 +219,7 @@ class StreamHandDetector(HandDetector):
         self._since_search = 0
         self._search_next = True
         self._window_turn = 0  # which extra window the next search looks at
+        self._since_body = self.body_every  # frames since the last look at people's arms (a new stream: due)
         self._hint_lock = threading.Lock()
         self._hints: list[np.ndarray] = []
         self._scale = 1.0  # detector image px per input image px (large inputs are downscaled)
@@ -243,8 +272,14 @@ class StreamHandDetector(HandDetector):
             self._search(rgb)
         # The extra window: every frame while nothing is tracked (no network work then), else half-way
         # between two whole-image searches, so that no frame pays for both.
-        if self.scan_windows and (idle or self._since_search == self.search_every // 2):
+        window = self.scan_windows and (idle or self._since_search == self.search_every // 2)
+        if window:
             self._search_window(rgb)
+        # People's arms: every body_every frames, in a frame without a palm search or window search unless
+        # nothing is tracked (no network work then); a new stream looks at once.
+        self._since_body += 1
+        if self.body is not None and self._since_body >= self.body_every and (idle or not (search or window)):
+            self._search_body(rgb)
         for hand in self._hands:
             self._decide_side(rgb, hand)
         return [self._to_detection(hand) for hand in self._hands]
@@ -284,12 +319,14 @@ class StreamHandDetector(HandDetector):
                     self._hands.append(hand)
 
     def _without_duplicates(self, hands: list[_TrackedHand]) -> list[_TrackedHand]:
-        """Older hands first; a hand overlapping an earlier one by more than ``duplicate_iou`` goes."""
+        """Older hands first; a hand overlapping an earlier one by more than ``duplicate_iou`` goes, and so
+        does a much smaller "hand" lying inside another's box (the landmark model's fit onto a hand's
+        fingers: the photo detector's nested rule, :func:`~fast_hamer_core.detection.merge.same_hand`)."""
         out: list[_TrackedHand] = []
         for hand in hands:
             if not self._overlaps(hand, out):
                 out.append(hand)
-        return out
+        return [hand for hand in out if not any(_nested(hand, other) for other in out if other is not hand)]
 
     def _overlaps(self, hand: _TrackedHand, others: list[_TrackedHand]) -> bool:
         """Whether ``hand`` overlaps one of ``others`` by more than ``duplicate_iou`` (the same hand)."""
@@ -322,6 +359,33 @@ class StreamHandDetector(HandDetector):
         palms = palms_in_window(self.palms, view, window, mirror=False)
         least = max(self.min_window_presence, GREY_MIN_PRESENCE) if grey else self.min_window_presence
         self._adopt(rgb, palms, least, from_window=True, grey=grey)
+
+    def _search_body(self, rgb: np.ndarray) -> None:
+        """Hands at the ends of people's arms (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`)
+        that no tracked hand covers: each arm's region is looked at, rebuilt from those landmarks up to
+        twice, and the hand becomes tracked at ``min_window_presence`` (the arm's own cue is not used:
+        a false hand once tracked is followed for a while)."""
+        self._since_body = 0
+        if len(self._hands) >= self.max_hands:
+            return
+        self.counts.body_searches += 1
+        for arm in self.body.propose(rgb):
+            if len(self._hands) >= self.max_hands:
+                break
+            if self._hands and _inside_any(arm.roi.center_px, np.stack([h.box for h in self._hands])):
+                continue  # this arm's hand is followed already
+            result = self.landmarks.run(rgb, arm.roi)
+            self.counts.landmark_passes += 1
+            for _ in range(2):
+                if result.presence >= self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
+                    break
+                result = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(result.keypoints_2d))
+                self.counts.landmark_passes += 1
+            if result.presence < self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
+                continue
+            hand = _TrackedHand(result)
+            if not (self._overlaps(hand, self._hands) or self._inside_tracked(hand)):
+                self._hands.append(hand)
 
     def _adopt(
         self,
@@ -356,7 +420,7 @@ class StreamHandDetector(HandDetector):
         hand's box. For hands found in an extra window only: a tile cuts hands, and the landmark model,
         given a cut hand, fits a thin "hand" onto its fingers. (Whole-image palms keep the IoU rule, so that
         a second hand overlapping a tracked one, as in a hand-over, is still picked up.)"""
-        cover = DuplicateRule().nested_cover
+        cover = DUPLICATES.nested_cover
         return any(box_cover(hand.box, other.box) >= cover for other in self._hands)
 
     def _side_settled(self, hand: _TrackedHand) -> bool:
@@ -393,6 +457,22 @@ class StreamHandDetector(HandDetector):
     def close(self) -> None:
         self._hands = []
         super().close()
+
+
+#: The photo detector's rule for one hand seen twice (its nested part is what the stream detector uses).
+DUPLICATES = DuplicateRule()
+
+
+def _nested(small: _TrackedHand, large: _TrackedHand, rule: DuplicateRule = DUPLICATES) -> bool:
+    """Whether ``small`` lies mostly inside ``large``'s box and is at most ``rule.nested_size_ratio`` of
+    its size (keypoint box diagonals): a finger fitted as a hand."""
+
+    def size(hand: _TrackedHand) -> float:
+        return float(np.linalg.norm(np.ptp(hand.landmarks.keypoints_2d, axis=0)))
+
+    if size(small) > rule.nested_size_ratio * size(large):
+        return False
+    return box_cover(small.box, large.box) >= rule.nested_cover
 
 
 def _inside_any(point: np.ndarray, boxes: np.ndarray) -> bool:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from fixtures.data import SHARED_DIR
 
-from fast_hamer_core.detection.stream import StreamHandDetector
+from fast_hamer_core.detection.blaze import HandLandmarks
+from fast_hamer_core.detection.stream import StreamHandDetector, _nested, _TrackedHand
 from fast_hamer_core.frames import FrameReader, moving_sequence
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.pipeline import HandReconstructor
@@ -136,6 +137,43 @@ def test_extra_windows_find_small_hands_that_the_whole_image_search_misses(task_
     )
     for detection in scanned.detect(frames[-1]):
         assert detection.keypoints_2d.shape == (21, 2) and np.isfinite(detection.keypoints_2d).all()
+
+
+def test_people_s_arms_lead_to_a_hand_the_palm_searches_miss(task_path, load_photo):
+    """hamer_test5 at a fifth of the frame's width: the palm searches (whole image and the windows) follow
+    one of her hands; her arms lead to both."""
+    photo = load_photo("hamer_test5.jpg")
+    canvas = np.full((480, 640, 3), 128, np.uint8)
+    small = cv2.resize(photo, None, fx=0.2 * 640 / photo.shape[1], fy=0.2 * 640 / photo.shape[1])
+    canvas[40 : 40 + small.shape[0], 60 : 60 + small.shape[1]] = small
+    frames = list(moving_sequence(canvas, 20, shift_frac=0.02, zoom=0.03, rotation_deg=3.0))
+    palms_only = StreamHandDetector(task_path, body_every=0)
+    with_arms = StreamHandDetector(task_path, body_every=15)
+    assert palms_only.body is None  # the body models are not even loaded
+    found_palms = [len(palms_only.detect(f)) for f in frames]
+    found = [with_arms.detect(f) for f in frames]
+    assert found_palms[-1] < 2 and _sides(found[-1]) == ["left", "right"], (
+        found_palms,
+        [len(d) for d in found],
+    )
+    # At once (nothing tracked in the first frame), then every 15 frames in a frame without a palm search.
+    assert with_arms.counts.body_searches == 2 and palms_only.counts.body_searches == 0
+    assert with_arms.counts.per_frame()["body_searches_per_frame"] == pytest.approx(2 / len(frames))
+    right, left = sorted(found[-1], key=lambda d: d.box[0])
+    assert right.side == "right" and left.side == "left"  # her right hand is on the image's left
+
+
+def _tracked(x: float, y: float, size: float) -> _TrackedHand:
+    """A tracked hand whose 21 keypoints span the square box (x, y) .. (x + size, y + size)."""
+    keypoints = np.array([[x, y], [x + size, y + size]] + [[x + size / 2, y + size / 2]] * 19)  # (21, 2)
+    return _TrackedHand(HandLandmarks(keypoints, np.zeros((21, 3)), 0.9, 0.9, None))
+
+
+def test_a_finger_fitted_as_a_small_hand_is_dropped_inside_a_followed_hand(task_path):
+    big, finger, beside = _tracked(100, 100, 200), _tracked(150, 120, 40), _tracked(320, 100, 40)
+    assert _nested(finger, big) and not _nested(big, finger) and not _nested(beside, big)
+    det = StreamHandDetector(task_path, body_every=0)
+    assert det._without_duplicates([finger, big, beside]) == [big, beside]
 
 
 def test_a_cut_hand_in_a_tile_is_not_a_second_hand(task_path, load_photo):
