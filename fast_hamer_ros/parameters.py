@@ -149,7 +149,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "search; at once while no hand is tracked) the body models look for people, and each arm's "
               "region that no tracked hand covers is checked by the landmark model (presence 0.8): hands the "
               "palm detector does not see (holding things, gloved, small) at the end of a visible arm. 0: "
-              "never. About 27 ms more on that frame (the body models, one person).", True, range=(0, 300)),
+              "never; 4k frames while every arm seen has its hand followed. About 27 ms more on that frame "
+              "(the body models, one person).", True, range=(0, 300)),
     ParamSpec("stream.max_unconfirmed_frames", 5, "Stream mode, mesh: frames a hand is carried by "
               "reconstruction without a detection before its track ends.", True, range=(0, 100)),
     ParamSpec("stream.overlap", True, "Stream mode: detect the next frame while the network and "

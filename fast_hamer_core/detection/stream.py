@@ -27,13 +27,16 @@ Per frame (:meth:`StreamHandDetector.detect`):
    its hands must reach ``min_window_presence`` (the photo detector's bar: those windows show the
    detector more false palms; on the grey copy the grey pass's 0.9). A hand found on the grey copy is
    followed there (and its mirror passes too).
-3. **Arms.** Every ``body_every`` frames, in a frame without a palm or window search, MediaPipe's body
-   models look for people (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`, one look per
-   person), and each arm's region whose centre no tracked hand covers is looked at by the landmark model,
-   rebuilt from its landmarks up to twice (the photo detector's refinement); at ``min_window_presence``
-   the hand becomes tracked. This is how a hand the palm detector does not see (holding something,
-   gloved, small) is picked up in a stream. The arm's own cue (the photo detector's lower bar for an
-   agreeing arm) is not used: a false hand, once tracked, would be followed for a while.
+3. **Arms.** Every ``body_every`` frames, in a frame without a palm or window search (while nothing is
+   tracked: in any frame, so a new stream looks at once), MediaPipe's body models look for people
+   (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`, one look per person), and each arm's
+   region whose centre no tracked hand covers is looked at by the landmark model, rebuilt from its
+   landmarks up to twice (the photo detector's refinement); at ``min_window_presence`` the hand becomes
+   tracked. This is how a hand the palm detector does not see (holding something, gloved, small) is
+   picked up in a stream. While every arm the last look saw has a tracked hand (and none was lost
+   since), the next look waits :data:`BODY_SETTLED_FACTOR` times longer. The arm's own cue (the photo
+   detector's lower bar for an agreeing arm) is not used: a false hand, once tracked, would be followed
+   for a while.
 4. **Side, per hand.** A new hand, and a hand whose side is still uncertain, gets a mirror pass: the
    landmark model on its mirrored region (the same hand seen in a mirror, whose evidence is swapped back),
    which makes the side mirror-consistent like the photo detector's flip pass, at the cost of one
@@ -69,6 +72,7 @@ from fast_hamer_core.detection.blaze import (
     HandLandmarks,
     Palm,
     PalmDetector,
+    RotatedRect,
     box_iou_matrix,
 )
 from fast_hamer_core.detection.grey import GreyPassConfig
@@ -81,6 +85,9 @@ from fast_hamer_core.types import Detection
 #: the grey copy (the photo detector's grey pass's bar).
 MIN_WINDOW_PRESENCE: float = 0.8
 GREY_MIN_PRESENCE: float = GreyPassConfig().min_presence
+#: While every arm the last body search saw has a followed hand (and none was lost since), the next body
+#: search waits this many times ``body_every`` (new people still get looked at, less often).
+BODY_SETTLED_FACTOR: int = 4
 
 
 @dataclass
@@ -220,6 +227,7 @@ class StreamHandDetector(HandDetector):
         self._search_next = True
         self._window_turn = 0  # which extra window the next search looks at
         self._since_body = self.body_every  # frames since the last look at people's arms (a new stream: due)
+        self._open_arms = True  # the last look left an arm without a followed hand (or a hand was lost since)
         self._hint_lock = threading.Lock()
         self._hints: list[np.ndarray] = []
         self._scale = 1.0  # detector image px per input image px (large inputs are downscaled)
@@ -258,6 +266,7 @@ class StreamHandDetector(HandDetector):
         self.counts.frames += 1
         self._grey: np.ndarray | None = None
         lost = self._follow(rgb)
+        self._open_arms = self._open_arms or lost
         self._pick_up_hints(rgb)
         self._since_search += 1
         idle = not self._hands
@@ -275,10 +284,12 @@ class StreamHandDetector(HandDetector):
         window = self.scan_windows and (idle or self._since_search == self.search_every // 2)
         if window:
             self._search_window(rgb)
-        # People's arms: every body_every frames, in a frame without a palm search or window search unless
-        # nothing is tracked (no network work then); a new stream looks at once.
+        # People's arms: every body_every frames (BODY_SETTLED_FACTOR times that while every arm's hand is
+        # followed), in a frame without a palm or window search unless nothing is tracked (no network work
+        # then); a new stream looks at once.
         self._since_body += 1
-        if self.body is not None and self._since_body >= self.body_every and (idle or not (search or window)):
+        wait = self.body_every * (1 if self._open_arms or idle else BODY_SETTLED_FACTOR)
+        if self.body is not None and self._since_body >= wait and (idle or not (search or window)):
             self._search_body(rgb)
         for hand in self._hands:
             self._decide_side(rgb, hand)
@@ -364,28 +375,42 @@ class StreamHandDetector(HandDetector):
         """Hands at the ends of people's arms (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`)
         that no tracked hand covers: each arm's region is looked at, rebuilt from those landmarks up to
         twice, and the hand becomes tracked at ``min_window_presence`` (the arm's own cue is not used:
-        a false hand once tracked is followed for a while)."""
+        a false hand once tracked is followed for a while). Afterwards an arm is open when no tracked
+        hand covers its region's centre (and another hand could still be followed)."""
         self._since_body = 0
+        self._open_arms = False
         if len(self._hands) >= self.max_hands:
             return
         self.counts.body_searches += 1
-        for arm in self.body.propose(rgb):
+        arms = self.body.propose(rgb)
+        for arm in arms:
             if len(self._hands) >= self.max_hands:
                 break
-            if self._hands and _inside_any(arm.roi.center_px, np.stack([h.box for h in self._hands])):
-                continue  # this arm's hand is followed already
-            result = self.landmarks.run(rgb, arm.roi)
+            if not self._covered(arm.roi.center_px):
+                self._adopt_arm(rgb, arm.roi)
+        self._open_arms = len(self._hands) < self.max_hands and any(
+            not self._covered(arm.roi.center_px) for arm in arms
+        )
+
+    def _covered(self, point_px: tuple[float, float]) -> bool:
+        """Whether a tracked hand's box holds this point (image pixels)."""
+        return bool(self._hands) and _inside_any(np.asarray(point_px), np.stack([h.box for h in self._hands]))
+
+    def _adopt_arm(self, rgb: np.ndarray, roi: RotatedRect) -> None:
+        """The landmark model on an arm's region, rebuilt from its landmarks up to twice; a hand present
+        enough (``min_window_presence``) and not already tracked becomes tracked."""
+        result = self.landmarks.run(rgb, roi)
+        self.counts.landmark_passes += 1
+        for _ in range(2):
+            if result.presence >= self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
+                break
+            result = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(result.keypoints_2d))
             self.counts.landmark_passes += 1
-            for _ in range(2):
-                if result.presence >= self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
-                    break
-                result = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(result.keypoints_2d))
-                self.counts.landmark_passes += 1
-            if result.presence < self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
-                continue
-            hand = _TrackedHand(result)
-            if not (self._overlaps(hand, self._hands) or self._inside_tracked(hand)):
-                self._hands.append(hand)
+        if result.presence < self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
+            return
+        hand = _TrackedHand(result)
+        if not (self._overlaps(hand, self._hands) or self._inside_tracked(hand)):
+            self._hands.append(hand)
 
     def _adopt(
         self,

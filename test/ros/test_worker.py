@@ -82,7 +82,10 @@ def test_detection_rates_cover_the_window_and_fall_back_to_the_whole_life():
     assert rates.update(StreamCounts(), now=0.0)["palm_searches_per_frame"] == "0.000"  # nothing yet
     first = rates.update(StreamCounts(frames=10, palm_searches=10, mirror_passes=2), now=1.0)
     assert first["palm_searches_per_frame"] == "1.000" and first["mirror_passes_per_frame"] == "0.200"
-    later = rates.update(StreamCounts(frames=110, palm_searches=20, mirror_passes=2), now=7.0)
+    later = rates.update(
+        StreamCounts(frames=110, palm_searches=20, mirror_passes=2, body_searches=5), now=7.0
+    )
     assert later["palm_searches_per_frame"] == "0.100"  # the last window: 10 searches in 100 frames
+    assert later["body_searches_per_frame"] == "0.050"
     idle = rates.update(StreamCounts(frames=110, palm_searches=20, mirror_passes=2), now=20.0)
     assert idle["palm_searches_per_frame"] == f"{20 / 110:.3f}"  # no frame in the window: whole life

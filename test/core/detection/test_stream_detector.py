@@ -12,7 +12,7 @@ import pytest
 from fixtures.data import SHARED_DIR
 
 from fast_hamer_core.detection.blaze import HandLandmarks
-from fast_hamer_core.detection.stream import StreamHandDetector, _nested, _TrackedHand
+from fast_hamer_core.detection.stream import BODY_SETTLED_FACTOR, StreamHandDetector, _nested, _TrackedHand
 from fast_hamer_core.frames import FrameReader, moving_sequence
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.pipeline import HandReconstructor
@@ -139,14 +139,27 @@ def test_extra_windows_find_small_hands_that_the_whole_image_search_misses(task_
         assert detection.keypoints_2d.shape == (21, 2) and np.isfinite(detection.keypoints_2d).all()
 
 
-def test_people_s_arms_lead_to_a_hand_the_palm_searches_miss(task_path, load_photo):
-    """hamer_test5 at a fifth of the frame's width: the palm searches (whole image and the windows) follow
-    one of her hands; her arms lead to both."""
+def _hamer5_far(load_photo, hide_right_hand: bool = False) -> np.ndarray:
+    """hamer_test5 at a fifth of a 640x480 grey canvas's width; optionally her right hand painted over."""
     photo = load_photo("hamer_test5.jpg")
     canvas = np.full((480, 640, 3), 128, np.uint8)
-    small = cv2.resize(photo, None, fx=0.2 * 640 / photo.shape[1], fy=0.2 * 640 / photo.shape[1])
+    scale = 0.2 * 640 / photo.shape[1]
+    small = cv2.resize(photo, None, fx=scale, fy=scale)
     canvas[40 : 40 + small.shape[0], 60 : 60 + small.shape[1]] = small
-    frames = list(moving_sequence(canvas, 20, shift_frac=0.02, zoom=0.03, rotation_deg=3.0))
+    if hide_right_hand:
+        x0, y0, x1, y1 = (np.array([395, 500, 582, 912]) * scale + [60, 40, 60, 40]).astype(int)
+        canvas[y0 - 5 : y1 + 5, x0 - 5 : x1 + 5] = 128
+    return canvas
+
+
+def _moving(canvas: np.ndarray, frames: int) -> list[np.ndarray]:
+    return list(moving_sequence(canvas, frames, shift_frac=0.02, zoom=0.03, rotation_deg=3.0))
+
+
+def test_people_s_arms_lead_to_a_hand_the_palm_searches_miss(task_path, load_photo):
+    """hamer_test5 far away: the palm searches (whole image and the windows) follow one of her hands; her
+    arms lead to both."""
+    frames = _moving(_hamer5_far(load_photo), 20)
     palms_only = StreamHandDetector(task_path, body_every=0)
     with_arms = StreamHandDetector(task_path, body_every=15)
     assert palms_only.body is None  # the body models are not even loaded
@@ -156,9 +169,11 @@ def test_people_s_arms_lead_to_a_hand_the_palm_searches_miss(task_path, load_pho
         found_palms,
         [len(d) for d in found],
     )
-    # At once (nothing tracked in the first frame), then every 15 frames in a frame without a palm search.
-    assert with_arms.counts.body_searches == 2 and palms_only.counts.body_searches == 0
-    assert with_arms.counts.per_frame()["body_searches_per_frame"] == pytest.approx(2 / len(frames))
+    # At once (nothing tracked in the first frame); both arms then have their hands (no arm is open), so
+    # the next look waits BODY_SETTLED_FACTOR x 15 frames, past this clip.
+    assert with_arms.counts.body_searches == 1 and palms_only.counts.body_searches == 0
+    assert with_arms.counts.per_frame()["body_searches_per_frame"] == pytest.approx(1 / len(frames))
+    assert not with_arms._open_arms and len(frames) < BODY_SETTLED_FACTOR * 15
     right, left = sorted(found[-1], key=lambda d: d.box[0])
     assert right.side == "right" and left.side == "left"  # her right hand is on the image's left
 
@@ -167,6 +182,18 @@ def _tracked(x: float, y: float, size: float) -> _TrackedHand:
     """A tracked hand whose 21 keypoints span the square box (x, y) .. (x + size, y + size)."""
     keypoints = np.array([[x, y], [x + size, y + size]] + [[x + size / 2, y + size / 2]] * 19)  # (21, 2)
     return _TrackedHand(HandLandmarks(keypoints, np.zeros((21, 3)), 0.9, 0.9, None))
+
+
+def test_an_arm_without_its_hand_is_looked_at_again_every_period(task_path, load_photo):
+    """Her right hand disappears (painted over): it is lost, its arm is open, and the body search comes back
+    every 15 frames instead of every 60."""
+    frames = _moving(_hamer5_far(load_photo), 20) + _moving(_hamer5_far(load_photo, hide_right_hand=True), 40)
+    det = StreamHandDetector(task_path, body_every=15)
+    found = [len(det.detect(f)) for f in frames]
+    assert found[19] == 2 and found[-1] == 1, found
+    assert det._open_arms
+    # Frame 0, then the frame after the loss, then every 15 frames: 4 looks (settled, it would be 1).
+    assert det.counts.body_searches == 4
 
 
 def test_a_finger_fitted_as_a_small_hand_is_dropped_inside_a_followed_hand(task_path):
