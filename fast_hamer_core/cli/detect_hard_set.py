@@ -12,7 +12,7 @@ log = logging.getLogger("fast_hamer.detect_hard_set")
 
 def register(sub: argparse._SubParsersAction) -> None:
     from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH
-    from fast_hamer_core.evaluation.hard_cases import MAKERS
+    from fast_hamer_core.evaluation.hard_cases import DEFAULT_MAKERS, MAKERS
 
     p = sub.add_parser(
         "detect-hard-set",
@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OUT/labels.json`): the photo shrunk onto a canvas of its own size (largest hand at 7 % / 3.5 % "
         "of the longer side), a tight close-up crop per hand, occluders pasted over every hand, darkened and "
         "low-contrast copies, and copies whose hands' skin is recoloured to gloves (synthetic gloves: the "
-        "hands keep their shape and shading). Deterministic for a --seed. "
+        "hands keep their shape and shading); with --cases at_border, crops whose border cuts a hand off. "
+        "Deterministic for a --seed. "
         "Details: fast_hamer_core/evaluation/hard_cases.py.",
         epilog="example: fast-hamer detect-hard-set --images ../shared/data/hands --out hard_hands && "
         "fast-hamer detect-eval --labels hard_hands/labels.json",
@@ -41,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--cases",
-        default=",".join(MAKERS),
-        help=f"comma list of hard cases to make (default all: {','.join(MAKERS)})",
+        default=",".join(DEFAULT_MAKERS),
+        help=f"comma list of hard cases to make, of {','.join(MAKERS)} (default {','.join(DEFAULT_MAKERS)}; "
+        "at_border: crops whose border cuts a hand, as a robot's or a first-person camera sees it)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

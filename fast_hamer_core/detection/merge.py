@@ -19,12 +19,13 @@ Three steps of the thorough detector, each a pure function on plain arrays:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fast_hamer_core.detection.blaze import HandLandmarks, RotatedRect, box_iou_matrix
+from fast_hamer_core.detection.blaze import HandLandmarks, RotatedRect, box_iou_matrix, normalize_radians
 
 
 @dataclass
@@ -76,10 +77,15 @@ def box_cover(inner: np.ndarray, outer: np.ndarray) -> float:
     return float(np.prod(np.clip(rb - lt, 0.0, None))) / area if area > 0 else 0.0
 
 
-def regions_overlap(a: RotatedRect, b: RotatedRect, iou_threshold: float = 0.4) -> bool:
-    """Whether two regions would show the landmark model the same thing: their axis-aligned boxes overlap
-    by more than ``iou_threshold``, or their centres lie within a quarter side of each other and their
-    sides differ by less than a factor 1.5. Symmetric."""
+def regions_overlap(
+    a: RotatedRect, b: RotatedRect, iou_threshold: float = 0.4, max_turn_rad: float = math.pi / 6
+) -> bool:
+    """Whether two regions would show the landmark model the same thing: their rotations differ by at most
+    ``max_turn_rad`` (the model sees a hand turned by more as another picture), and their axis-aligned
+    boxes overlap by more than ``iou_threshold`` or their centres lie within a quarter side of each other
+    with sides differing by less than a factor 1.5. Symmetric."""
+    if abs(normalize_radians(a.rotation_rad - b.rotation_rad)) > max_turn_rad:
+        return False
     if float(box_iou_matrix(a.box_px()[None], b.box_px()[None])[0, 0]) > iou_threshold:
         return True
     ratio = a.size_px / b.size_px

@@ -61,8 +61,9 @@ class Region:
     """One region to check: where, what proposed it, its rank among the proposals, and the arm if any."""
 
     roi: RotatedRect
-    source: str  #: "palm" or "pose"
-    priority: float  #: palms in [0.5, 1] (by palm score), arms below 0.5 (by wrist visibility)
+    source: str  #: "palm", "pose" or "border"
+    #: palms in [0.5, 1] (by palm score), arms in (0, 0.5] (by wrist visibility), border regions below 0
+    priority: float
     arm: HandProposal | None = None  #: the arm whose wrist proposed it (``source == "pose"``)
 
     @classmethod
@@ -74,6 +75,12 @@ class Region:
     def from_arm(cls, arm: HandProposal) -> Region:
         """The region at an arm's wrist; the arm travels with it (the second cue of :meth:`accepts`)."""
         return cls(arm.roi, "pose", 0.5 * arm.visibility, arm)
+
+    @classmethod
+    def from_border(cls, roi: RotatedRect, index: int) -> Region:
+        """The ``index``-th region along the image's border
+        (:func:`~fast_hamer_core.detection.borders.border_regions`), after every palm and arm."""
+        return cls(roi, "border", -0.001 * (1 + index))
 
 
 def check_in_turn(

@@ -64,6 +64,7 @@ from fast_hamer_core.detection.base import (
     require_fractions,
 )
 from fast_hamer_core.detection.blaze import HandLandmarkModel, PalmDetector
+from fast_hamer_core.detection.borders import BorderConfig, border_regions
 from fast_hamer_core.detection.grey import GreyPass, GreyPassConfig
 from fast_hamer_core.detection.merge import (
     DuplicateRule,
@@ -113,6 +114,9 @@ class ThoroughConfig:
     #: false ones, and none of them had an agreeing arm.
     min_presence_with_arm: float = 0.4
     arm_agreement: ArmAgreement = field(default_factory=ArmAgreement)
+    #: Regions along the image's border, rotated to point into it, for hands reaching into view
+    #: (:mod:`~fast_hamer_core.detection.borders`); checked after palms and arms, not again in grey.
+    borders: BorderConfig = field(default_factory=BorderConfig)
 
     def __post_init__(self) -> None:
         require_fractions(min_presence_with_arm=self.min_presence_with_arm)
@@ -141,6 +145,8 @@ class ThoroughHandDetector(HandDetector):
             ``fast-hamer detect-eval --detector-option use_pose=false``.
         grey_pass: overrides ``config.grey_pass.enabled`` (:mod:`~fast_hamer_core.detection.grey`), e.g.
             ``--detector-option grey_pass=false``.
+        borders: overrides ``config.borders.enabled`` (:mod:`~fast_hamer_core.detection.borders`), e.g.
+            ``--detector-option borders=false``.
     """
 
     name = "thorough"
@@ -159,6 +165,7 @@ class ThoroughHandDetector(HandDetector):
         pose_models: dict[str, str] | None = None,
         use_pose: bool | None = None,
         grey_pass: bool | None = None,
+        borders: bool | None = None,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
         require_choice("handedness", handedness, HANDEDNESS_MODES)
@@ -172,6 +179,8 @@ class ThoroughHandDetector(HandDetector):
         if grey_pass is not None:
             grey = replace(self.config.grey_pass, enabled=bool(grey_pass))
             self.config = replace(self.config, grey_pass=grey)
+        if borders is not None:
+            self.config = replace(self.config, borders=replace(self.config.borders, enabled=bool(borders)))
         self.max_hands = int(max_hands)
         self.min_presence = float(min_presence_confidence)
         self.handedness = handedness
@@ -203,6 +212,11 @@ class ThoroughHandDetector(HandDetector):
         found = [Region.from_palm(p) for p in self.search.find(rgb)]
         if self.body is not None:
             found += [Region.from_arm(p) for p in self.body.propose(rgb)]
+        height, width = rgb.shape[:2]
+        found += [
+            Region.from_border(roi, i)
+            for i, roi in enumerate(border_regions(width, height, self.config.borders))
+        ]
         return sorted(found, key=lambda r: -r.priority)
 
     def check_all(
@@ -250,9 +264,9 @@ class ThoroughHandDetector(HandDetector):
         The last region is also looked at mirrored (flip-consistent handedness), and the two looks combined.
         """
         look = self.landmarks.run(rgb, region.roi)
-        if region.source == "palm" and look.presence < self.config.min_first_presence:
+        if region.source != "pose" and look.presence < self.config.min_first_presence:
             return None
-        steps = self.config.pose_refine_steps if region.source == "pose" else self.config.palm_refine_steps
+        steps = self.config.palm_refine_steps if region.source == "palm" else self.config.pose_refine_steps
         for _ in range(steps):
             look = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(look.keypoints_2d))
             if look.presence >= self.min_presence:
@@ -264,7 +278,8 @@ class ThoroughHandDetector(HandDetector):
 
     # ------------------------------------------------------------------ detector
     def _detect(self, rgb: np.ndarray, stamp_s: float | None) -> list[Detection]:
-        candidates, failed = self.check_all(rgb, self.regions(rgb))  # failed: for the grey pass
+        candidates, failed = self.check_all(rgb, self.regions(rgb))
+        failed = [region for region in failed if region.source != "border"]  # the grey pass rechecks these
         candidates += self.grey.candidates(self, rgb, candidates, failed, self.config.max_regions)
         hands = merge_duplicates(candidates, self.config.duplicates)[: self.max_hands]
         detections = [self._to_detection(hand) for hand in hands]

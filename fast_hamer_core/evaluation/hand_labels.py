@@ -14,7 +14,9 @@ Label file (JSON, one per set of photos; ``file`` is relative to the folder of t
 Kinds of a hand (a hand can have several): the ``kinds`` written in the file for it and its image, plus
 the size kinds computed from its box, ``max(box w, box h) / max(image w, image h)``: ``small`` under
 :data:`SMALL_REL`, ``tiny`` under :data:`TINY_REL` (tiny hands are small too), ``close_up`` over
-:data:`CLOSE_UP_REL`. A size kind written in the file is kept even if the box says otherwise. ``clear``
+:data:`CLOSE_UP_REL`; and ``at_border`` when the box reaches within :data:`AT_BORDER_REL` of the image's
+longer side of its border (a hand reaching into view, as a robot's or a first-person camera sees it). A
+size kind written in the file is kept even if the box says otherwise. ``clear``
 means none of the other kinds and is never written in the file. A hand marked ``ignore`` is neither a
 hand to find nor a false positive when detected (e.g. one that a crop cut so that little of it is left).
 
@@ -43,6 +45,7 @@ LABEL_KINDS: tuple[str, ...] = (
     "gloved",
     "several_people",
     "low_light",
+    "at_border",
 )
 #: Every kind a report has a row for, in table order.
 KINDS: tuple[str, ...] = ("clear", *LABEL_KINDS)
@@ -58,6 +61,7 @@ KIND_TITLES: dict[str, str] = {
     "gloved": "gloved",
     "several_people": "several people in the image",
     "low_light": "dark / low contrast",
+    "at_border": "cut by the image border",
 }
 SIDES: tuple[str, ...] = ("left", "right")
 
@@ -65,6 +69,8 @@ SIDES: tuple[str, ...] = ("left", "right")
 SMALL_REL: float = 0.10
 TINY_REL: float = 0.05
 CLOSE_UP_REL: float = 0.60
+#: A box this close to the image's border (fraction of the image's longer side) is a hand cut by it.
+AT_BORDER_REL: float = 0.01
 
 #: The labels of the five shared photos (../shared/data/hands), installed with the package.
 SHARED_LABELS_PATH: Path = Path(__file__).resolve().parent / "labels" / "shared_hands.json"
@@ -111,6 +117,8 @@ class LabelledImage:
         """All kinds of hand ``index``: written (hand and image) + size kinds, or ``{"clear"}``."""
         hand = self.hands[index]
         kinds = set(hand.kinds) | set(self.kinds) | size_kinds(hand.box, self.width, self.height)
+        if at_border(hand.box, self.width, self.height):
+            kinds.add("at_border")
         return frozenset(kinds) if kinds else frozenset({"clear"})
 
 
@@ -131,6 +139,13 @@ def size_kinds(box: np.ndarray, width: int, height: int) -> set[str]:
     if rel > CLOSE_UP_REL:
         kinds.add("close_up")
     return kinds
+
+
+def at_border(box: np.ndarray, width: int, height: int) -> bool:
+    """Whether the box reaches within :data:`AT_BORDER_REL` of the image's longer side of its border."""
+    x0, y0, x1, y1 = np.asarray(box, dtype=np.float64)
+    margin = AT_BORDER_REL * max(width, height)
+    return bool(min(x0, y0, width - x1, height - y1) <= margin)
 
 
 def _check_kinds(kinds: object, where: str) -> frozenset[str]:

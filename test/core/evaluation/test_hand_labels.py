@@ -17,21 +17,25 @@ from fast_hamer_core.evaluation.hand_labels import (
 )
 
 
-def test_kinds_combine_written_image_and_size_kinds():
+def test_kinds_combine_written_image_size_and_border_kinds():
     image = LabelledImage(
         file="x.jpg",
         width=640,
         height=480,
         kinds=frozenset({"several_people"}),
         hands=[
-            LabelledHand([0, 0, 400, 450], kinds={"gloved"}),  # 450 / 640 = 70 %: close-up
+            LabelledHand([20, 20, 420, 470], kinds={"gloved"}),  # 450 / 640 = 70 %: close-up
             LabelledHand([10, 10, 60, 60]),  # 50 / 640 = 7.8 %: small, not tiny
+            LabelledHand([300, 200, 400, 474]),  # 6 px from the bottom, within 1 % of 640: at the border
         ],
     )
     assert image.hand_kinds(0) == {"several_people", "gloved", "close_up"}
     assert image.hand_kinds(1) == {"several_people", "small"}
-    alone = LabelledImage(file="y.jpg", width=640, height=480, hands=[LabelledHand([0, 0, 200, 200])])
+    assert image.hand_kinds(2) == {"several_people", "at_border"}
+    alone = LabelledImage(file="y.jpg", width=640, height=480, hands=[LabelledHand([50, 50, 250, 250])])
     assert alone.hand_kinds(0) == {"clear"}
+    cut = LabelledImage(file="z.jpg", width=640, height=480, hands=[LabelledHand([0, 50, 200, 250])])
+    assert cut.hand_kinds(0) == {"at_border"}
 
 
 def test_labels_round_trip(tmp_path):

@@ -87,6 +87,29 @@ def test_geometric_cases_keep_boxes_on_the_hands(maker):
     assert {"small": "small", "tiny": "tiny", "close_up": "close_up"}[maker] in kinds
 
 
+def test_at_border_crops_cut_each_hand_on_one_side():
+    rgb, image = _painted(1280, 960)
+    rgb[:] = 90  # repaint the hands larger apart, so that each crop shows one
+    image.hands = [LabelledHand([200, 300, 360, 500], side="left"), LabelledHand([800, 300, 960, 500])]
+    for hand in image.hands:
+        x0, y0, x1, y1 = hand.box.astype(int)
+        rgb[y0:y1, x0:x1] = HAND_RGB
+    cases = make_hard_cases(rgb, image, seed=5, makers=["at_border"])
+    assert len(cases) == 2 and {c.labels.file for c in cases} == {"p__at_border_0.jpg", "p__at_border_1.jpg"}
+    for case, source in zip(cases, image.hands, strict=True):
+        labels = case.labels
+        assert case.image.shape[:2] == (labels.height, labels.width) == (512, 512)
+        (hand,) = labels.hands
+        assert not hand.ignore and hand.side == source.side
+        assert "at_border" in labels.hand_kinds(0) and _magenta_box(case.image, hand.box) > 0.85
+        scale = 512 / (max(source.box[2:] - source.box[:2]) / hard_cases.BORDER_FILL)
+        full = (source.box[2:] - source.box[:2]) * scale  # (2,) the whole hand's w, h in the crop
+        kept = (hand.box[2:] - hand.box[:2]) / full  # (2,) share of each axis left in view
+        low, high = hard_cases.BORDER_CUT
+        assert sorted(kept)[1] == pytest.approx(1.0, abs=0.02)  # one axis uncut
+        assert 1 - high - 0.02 <= sorted(kept)[0] <= 1 - low + 0.02  # the other cut by the drawn share
+
+
 def test_small_and_tiny_reach_their_target_size():
     rgb, image = _painted()
     for maker, target in (("small", hard_cases.SMALL_TARGET_REL), ("tiny", hard_cases.TINY_TARGET_REL)):
