@@ -31,7 +31,7 @@ class BorderConfig:
     enabled: bool = True
     size: float = 0.6  #: region side over the image's shorter side
     outside: float = 0.3  #: share of the region's side beyond the border
-    step: float = 0.5  #: spacing of the regions along a border, in region sides
+    step: float = 0.75  #: spacing of the regions along a border, in region sides
 
     def __post_init__(self) -> None:
         require_fractions(outside=self.outside)

@@ -13,7 +13,9 @@ This detector trades time for recall (photos, not streams):
    hidden. People are searched on the whole image (:class:`~fast_hamer_core.detection.pose.PeopleSearch`;
    ``config.people`` can add overlapping tiles, for groups and small people: measured and off by
    default, see :class:`~fast_hamer_core.detection.pose.PeopleSearchConfig`); each is confirmed by the
-   pose landmark model.
+   pose landmark model, and both its looks (plain and mirrored) propose arms.
+   Then regions along the image's border pointing into it (:mod:`~fast_hamer_core.detection.borders`,
+   ``config.borders``), for hands reaching into view that the border cuts.
 3. Regions are checked best first, palms first; a region whose centre lies on a hand already found, or
    that overlaps a region checked in vain, is skipped
    (:func:`~fast_hamer_core.detection.regions.check_in_turn`; two hands side by side have overlapping
@@ -39,11 +41,12 @@ the probability of the chosen side; keypoints and metric keypoints are the mean 
 Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm detector run (the default
 search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
 about 8 ms per pose detector run (one on the whole image by default; with people on 3x3 tiles too,
-``config.people``, 10 runs, 80 ms), 13 ms per person for the pose landmark model (at most
-``config.people.max_people`` = 8), 16 ms per checked region (three landmark runs, four for an arm's
-region), and 50-90 ms for the grey pass (people on the grey copy are searched on the whole image only).
-``fast-hamer detect-eval`` prints the time per image: 240-260 ms on the shared photos and their hard
-copies, against 42-55 ms for the fast detector (README, "Detection modes", with the commands).
+``config.people``, 10 runs, 80 ms), 13 ms per person and look for the pose landmark model (two looks,
+plain and mirrored; at most ``config.people.max_people`` = 8 people), 16 ms per checked region (three
+landmark runs, four for an arm's region), 50-90 ms for the grey pass (people on the grey copy are
+searched on the whole image only), and about 50 ms for the border regions (10 first looks on a 640x480
+image). ``fast-hamer detect-eval`` prints the time per image: 330-345 ms on the shared photos and their
+hard copies, against 46-60 ms for the fast detector (README, "Detection modes", with the commands).
 """
 
 from __future__ import annotations

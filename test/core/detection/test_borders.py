@@ -43,9 +43,9 @@ def test_border_regions_reach_past_each_border_and_point_into_the_image():
         towards_centre = centre - np.asarray(r.center_px)
         cosine = np.dot(_up(r.rotation_rad), towards_centre) / np.linalg.norm(towards_centre)
         assert cosine > 0.5, f"{border} region at {r.center_px} points away from the image"
-    # Spaced at most half a side apart along 640 / 480 px, ends covered: 4 + 4 and 3 + 3 regions.
-    assert counts == {"bottom": 4, "top": 4, "left": 3, "right": 3}
-    assert [np.degrees(r.rotation_rad) for r in regions[:4]] == [0.0] * 4  # bottom first, upright
+    # Spaced at most 0.75 sides apart along 640 / 480 px, ends covered: 3 + 3 and 2 + 2 regions.
+    assert counts == {"bottom": 3, "top": 3, "left": 2, "right": 2}
+    assert [np.degrees(r.rotation_rad) for r in regions[:3]] == [0.0] * 3  # bottom first, upright
     assert border_regions(width, height, BorderConfig(enabled=False)) == []
 
 
