@@ -197,20 +197,22 @@ def make_close_up(rgb: np.ndarray, image: LabelledImage, rng: np.random.Generato
         centre = 0.5 * (hand.box[:2] + hand.box[2:]) + rng.uniform(-0.05, 0.05, size=2) * hand_side
         corner = np.clip(np.round(centre - size / 2), 0, [image.width - size, image.height - size])
         x0, y0 = int(corner[0]), int(corner[1])
-        crop = rgb[y0 : y0 + size, x0 : x0 + size]
-        scale = CLOSE_UP_SIDE_PX / size
-        out = cv2.resize(crop, (CLOSE_UP_SIDE_PX, CLOSE_UP_SIDE_PX), interpolation=cv2.INTER_CUBIC)
-        labels = map_labels(
-            image,
-            scale,
-            (-x0 * scale, -y0 * scale),
-            CLOSE_UP_SIDE_PX,
-            CLOSE_UP_SIDE_PX,
-            _name(image, "close_up", index),
-            drop_kinds=BOX_KINDS | {"several_people"},  # a crop around one hand shows one person
-        )
-        cases.append(HardCase(out, labels))
+        cases.append(_square_crop(rgb, image, x0, y0, size, _name(image, "close_up", index), cv2.INTER_CUBIC))
     return cases
+
+
+def _square_crop(
+    rgb: np.ndarray, image: LabelledImage, left: int, top: int, size: int, file: str, interpolation: int
+) -> HardCase:
+    """The ``size`` x ``size`` crop at (``left``, ``top``) (inside the image), resized to
+    :data:`CLOSE_UP_SIDE_PX`, with its labels; ``several_people`` is dropped (a crop around one hand
+    shows one person)."""
+    crop = rgb[top : top + size, left : left + size]
+    scale = CLOSE_UP_SIDE_PX / size
+    out = cv2.resize(crop, (CLOSE_UP_SIDE_PX, CLOSE_UP_SIDE_PX), interpolation=interpolation)
+    offset, side = (-left * scale, -top * scale), CLOSE_UP_SIDE_PX
+    labels = map_labels(image, scale, offset, side, side, file, drop_kinds=BOX_KINDS | {"several_people"})
+    return HardCase(out, labels)
 
 
 def make_at_border(rgb: np.ndarray, image: LabelledImage, rng: np.random.Generator) -> list[HardCase]:
@@ -241,20 +243,8 @@ def make_at_border(rgb: np.ndarray, image: LabelledImage, rng: np.random.Generat
         left, top = round(left), round(top)
         if left < 0 or top < 0 or left + size > image.width or top + size > image.height:
             continue
-        crop = rgb[top : top + size, left : left + size]
-        scale = CLOSE_UP_SIDE_PX / size
-        shrink = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
-        out = cv2.resize(crop, (CLOSE_UP_SIDE_PX, CLOSE_UP_SIDE_PX), interpolation=shrink)
-        labels = map_labels(
-            image,
-            scale,
-            (-left * scale, -top * scale),
-            CLOSE_UP_SIDE_PX,
-            CLOSE_UP_SIDE_PX,
-            _name(image, "at_border", index),
-            drop_kinds=BOX_KINDS | {"several_people"},  # a crop around one hand shows one person
-        )
-        cases.append(HardCase(out, labels))
+        shrink = cv2.INTER_AREA if size > CLOSE_UP_SIDE_PX else cv2.INTER_CUBIC
+        cases.append(_square_crop(rgb, image, left, top, size, _name(image, "at_border", index), shrink))
     return cases
 
 
