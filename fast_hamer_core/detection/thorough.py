@@ -210,7 +210,7 @@ class ThoroughHandDetector(HandDetector):
 
         Palms come first (by score, in [0.5, 1]), then the arms' regions (by wrist visibility, below 0.5),
         so a palm region is checked before an arm region of the same hand (which is then skipped,
-        :func:`~fast_hamer_core.detection.regions.check_in_turn`).
+        :func:`~fast_hamer_core.detection.regions.check_in_turn`), and the border regions last.
         """
         found = [Region.from_palm(p) for p in self.search.find(rgb)]
         if self.body is not None:
@@ -258,10 +258,11 @@ class ThoroughHandDetector(HandDetector):
 
     def look(self, rgb: np.ndarray, region: Region) -> HandCandidate | None:
         """The landmark model's hand in ``region`` after refinement, whatever its presence; ``None`` only
-        for a palm region whose first look shows too little (``config.min_first_presence``).
+        for a palm's or a border's region whose first look shows too little (``config.min_first_presence``).
 
-        A first look (one landmark run) finds where the hand is; a palm region showing too little presence
-        stops there. Then up to ``config.palm_refine_steps`` (``pose_refine_steps`` for an arm's region)
+        A first look (one landmark run) finds where the hand is; a palm's or a border's region showing too
+        little presence stops there (an arm's region does not: the arm is evidence of its own). Then up to
+        ``config.palm_refine_steps`` (``pose_refine_steps`` for an arm's or a border's region, rough ones)
         times the region is rebuilt from the landmarks (MediaPipe's tracking step) and looked at again,
         until the hand is present enough.
         The last region is also looked at mirrored (flip-consistent handedness), and the two looks combined.
