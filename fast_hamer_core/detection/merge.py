@@ -42,11 +42,16 @@ class HandCandidate:
 
     def box_px(self) -> np.ndarray:
         """(4,) xyxy box of the 21 keypoints."""
-        return np.concatenate([self.keypoints_2d.min(0), self.keypoints_2d.max(0)])
+        return keypoint_box(self.keypoints_2d)
 
     def size_px(self) -> float:
         """Diagonal of the keypoint box (the hand's size in pixels)."""
         return float(np.linalg.norm(np.ptp(self.keypoints_2d, axis=0)))
+
+
+def keypoint_box(keypoints_2d: np.ndarray) -> np.ndarray:
+    """(4,) xyxy box of (N, 2) keypoints (pixels), unclipped."""
+    return np.concatenate([keypoints_2d.min(0), keypoints_2d.max(0)])
 
 
 def combine_mirrored(
@@ -126,8 +131,20 @@ def same_hand(a: HandCandidate, b: HandCandidate, rule: DuplicateRule = Duplicat
     if keypoint_distance(a.keypoints_2d, b.keypoints_2d) < rule.max_keypoint_distance:
         return True
     small, large = sorted((a, b), key=HandCandidate.size_px)
-    nested = box_cover(small.box_px(), large.box_px()) >= rule.nested_cover
-    return bool(nested and small.size_px() <= rule.nested_size_ratio * large.size_px())
+    return nested_fit(small.keypoints_2d, large.keypoints_2d, rule)
+
+
+def nested_fit(small_kp: np.ndarray, large_kp: np.ndarray, rule: DuplicateRule = DuplicateRule()) -> bool:
+    """Whether the hand at keypoints ``small_kp`` (21, 2) is a much smaller fit lying inside the box of
+    the hand at ``large_kp``: the landmark model's fit onto that hand's fingers (``rule.nested_cover`` of
+    its box inside, at most ``rule.nested_size_ratio`` of the larger's keypoint-box diagonal)."""
+
+    def diagonal(kp: np.ndarray) -> float:
+        return float(np.linalg.norm(np.ptp(kp, axis=0)))
+
+    if diagonal(small_kp) > rule.nested_size_ratio * diagonal(large_kp):
+        return False
+    return box_cover(keypoint_box(small_kp), keypoint_box(large_kp)) >= rule.nested_cover
 
 
 def merge_duplicates(

@@ -76,7 +76,7 @@ from fast_hamer_core.detection.blaze import (
     box_iou_matrix,
 )
 from fast_hamer_core.detection.grey import GreyPassConfig
-from fast_hamer_core.detection.merge import DuplicateRule, box_cover
+from fast_hamer_core.detection.merge import DuplicateRule, box_cover, nested_fit
 from fast_hamer_core.detection.search import grey_copy, palms_in_window, search_windows
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
@@ -488,16 +488,10 @@ class StreamHandDetector(HandDetector):
 DUPLICATES = DuplicateRule()
 
 
-def _nested(small: _TrackedHand, large: _TrackedHand, rule: DuplicateRule = DUPLICATES) -> bool:
-    """Whether ``small`` lies mostly inside ``large``'s box and is at most ``rule.nested_size_ratio`` of
-    its size (keypoint box diagonals): a finger fitted as a hand."""
-
-    def size(hand: _TrackedHand) -> float:
-        return float(np.linalg.norm(np.ptp(hand.landmarks.keypoints_2d, axis=0)))
-
-    if size(small) > rule.nested_size_ratio * size(large):
-        return False
-    return box_cover(small.box, large.box) >= rule.nested_cover
+def _nested(small: _TrackedHand, large: _TrackedHand) -> bool:
+    """Whether ``small`` is a finger of ``large`` fitted as a hand
+    (:func:`~fast_hamer_core.detection.merge.nested_fit`)."""
+    return nested_fit(small.landmarks.keypoints_2d, large.landmarks.keypoints_2d, DUPLICATES)
 
 
 def _inside_any(point: np.ndarray, boxes: np.ndarray) -> bool:

@@ -10,6 +10,9 @@ from fixtures.data import HAND_PHOTOS, KNOWN_SIDES, MATCH_RADIUS_PX, find_near
 
 from fast_hamer_core.detection import create_detector
 from fast_hamer_core.detection.mediapipe_detector import MediaPipeHandDetector
+from fast_hamer_core.detection.merge import nested_fit
+from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
+from fast_hamer_core.evaluation.hard_cases import make_hard_cases
 
 
 def _centre(det) -> np.ndarray:
@@ -90,6 +93,18 @@ def test_raw_mode_is_a_single_pass(raw_detector, photo_detections, load_photo):
     for det in dets:
         twin = find_near(photo_detections["hamer_test5.jpg"], _centre(det))
         assert twin is not None and twin.side == det.side
+
+
+def test_a_finger_fitted_as_a_hand_is_not_reported(detector, load_photo):
+    """On a close-up of hamer_test5 (the seed-0 close_up hard case) the landmarker, in both passes, also
+    fits a small "hand" onto one hand's fingers; it lies inside that hand's box and is dropped."""
+    image = next(i for i in load_labels(SHARED_LABELS_PATH) if i.file == "hamer_test5.jpg")
+    (case, *_) = make_hard_cases(load_photo("hamer_test5.jpg"), image, seed=0, makers=["close_up"])
+    assert case.labels.file == "hamer_test5__close_up_0.jpg"
+    found = detector.detect(case.image)
+    assert len(found) == 2  # her two hands, each once
+    for a in found:
+        assert not any(nested_fit(a.keypoints_2d, b.keypoints_2d) for b in found if b is not a)
 
 
 def test_registry_builds_the_mediapipe_detector(task_path):

@@ -13,6 +13,7 @@ from fast_hamer_core.detection.merge import (
     combine_mirrored,
     keypoint_distance,
     merge_duplicates,
+    nested_fit,
     regions_overlap,
     same_hand,
 )
@@ -87,6 +88,10 @@ def test_a_finger_fitted_as_a_small_hand_is_merged_into_its_hand():
     assert box_cover(finger_tip_hand.box_px(), hand.box_px()) > 0.9
     assert same_hand(hand, finger_tip_hand)
     assert len(merge_duplicates([hand, finger_tip_hand])) == 1
+    assert nested_fit(finger_tip_hand.keypoints_2d, hand.keypoints_2d)
+    assert not nested_fit(hand.keypoints_2d, finger_tip_hand.keypoints_2d)  # the larger is never the fit
+    beside = _hand_keypoints((400, 230), 30)
+    assert not nested_fit(beside, hand.keypoints_2d)
 
 
 def test_two_hands_with_interlaced_fingers_stay_two():
