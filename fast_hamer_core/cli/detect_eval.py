@@ -81,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(fast_hamer_core/evaluation/clips.py)",
     )
     p.add_argument(
+        "--one-stream",
+        action="store_true",
+        help="with --clips: play the clips back to back as one stream (each clip change a scene cut the "
+        "detector must handle without a fresh start) instead of one new stream per clip",
+    )
+    p.add_argument(
         "--stream-option",
         type=_option,
         action="append",
@@ -209,7 +215,13 @@ def score_setting(args: argparse.Namespace, setting: str, kwargs: dict, labels, 
     with detector:
         if args.clips:
             return evaluate_on_clips(
-                detector, labels, image_dir, args.clips, iou_threshold=args.iou, progress=not args.no_progress
+                detector,
+                labels,
+                image_dir,
+                args.clips,
+                iou_threshold=args.iou,
+                progress=not args.no_progress,
+                one_stream=args.one_stream,
             )
         return evaluate_detector(
             detector,
@@ -248,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--render draws photos; with --clips write the frames' matches with --out instead")
     if args.stream_option and not args.clips:
         raise ValueError("--stream-option tunes the stream detector of --clips: give --clips FRAMES too")
+    if args.one_stream and not args.clips:
+        raise ValueError("--one-stream plays the clips of --clips as one stream: give --clips FRAMES too")
     settings = modes(args)
     if args.detector == "yolo" and settings != ["fast"]:
         raise ValueError("--mode thorough needs --detector mediapipe (the yolo backend has one mode)")
@@ -263,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         ", ".join(settings),
     )
     runs = []
-    on = f", clips of {args.clips} frames" if args.clips else ""
+    on = f", clips of {args.clips} frames{', one stream' if args.one_stream else ''}" if args.clips else ""
     for mode in settings:
         # A --detector-option mode=... still wins; the stream detector shows its --stream-option too.
         kwargs = {**base, **dict(args.stream_option)} if mode == STREAM_SETTING else {"mode": mode, **base}
@@ -300,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
         }
         if args.clips:
             payload["clip_frames"] = args.clips
+            payload["one_stream"] = args.one_stream
         if len(runs) == 1:
             payload.update({k: v for k, v in runs[0].items() if k != "mode"})
         else:

@@ -12,7 +12,10 @@ that no mirrored copy of a hand appears), and its labels go through the same mot
 accuracy over all frames, and ms per frame.
 
 Frames keep the photo's own size (nothing is cropped). A detector with stream state is reset
-(``reset()``) at the start of every clip: each clip is a new stream.
+(``reset()``) at the start of every clip: each clip is a new stream. With ``one_stream`` the clips play
+back to back as one stream instead: every clip change is a scene cut (the hands followed so far vanish,
+new ones appear) that the detector must handle without a fresh start, as a camera watching a workspace
+does; a new stream's first searches no longer count once per clip.
 """
 
 from __future__ import annotations
@@ -79,11 +82,13 @@ def evaluate_on_clips(
     frames: int = DEFAULT_CLIP_FRAMES,
     iou_threshold: float = DEFAULT_IOU_THRESHOLD,
     progress: bool = True,
+    one_stream: bool = False,
 ) -> list[ImageScore]:
     """Run ``detector`` over a clip made from every labelled photo; one :class:`ImageScore` per frame.
 
-    ``detector.reset()`` (when it has one) starts every clip as a new stream. Only ``detect`` is timed;
-    the first frame of each clip includes the first search, as a camera's first frame does."""
+    ``detector.reset()`` (when it has one) starts every clip as a new stream, or only the first with
+    ``one_stream`` (module docstring). Only ``detect`` is timed; the first frame of each clip includes the
+    first search, as a camera's first frame does."""
     from tqdm import tqdm
 
     if frames < 1:
@@ -94,9 +99,9 @@ def evaluate_on_clips(
         total=len(images) * frames, desc="detect-eval clips", unit="frame", disable=None if progress else True
     )
     with bar:
-        for labelled in images:
+        for index, labelled in enumerate(images):
             rgb = read_labelled_image(image_dir, labelled)
-            if hasattr(detector, "reset"):
+            if hasattr(detector, "reset") and (index == 0 or not one_stream):
                 detector.reset()
             for picture, labels in labelled_clip(rgb, labelled, frames):
                 scores.append(detect_and_score(detector, picture, labels, iou_threshold))

@@ -95,3 +95,7 @@ def test_every_frame_is_scored_and_every_clip_is_a_new_stream(tmp_path):
     assert summary["precision"] == 1.0  # a detection on an ignored (cut) hand is not a false positive
     with pytest.raises(ValueError, match="at least one frame"):
         evaluate_on_clips(oracle, [image], tmp_path, frames=0)
+    # One stream: the clips play back to back, the detector starts once.
+    again = _Oracle(list(labelled_clip(rgb, image, 8)) * 3)
+    scores = evaluate_on_clips(again, [image] * 3, tmp_path, frames=8, progress=False, one_stream=True)
+    assert len(scores) == 24 and again.resets == 1 and summarise(scores)["found"] == 3 * counted // 2

@@ -127,3 +127,9 @@ def test_detect_eval_scores_clips_with_the_stream_detector(task_path, tmp_path, 
     assert main([*args, "--stream-option", "scan_windows=false"]) == 2
     assert "give --clips FRAMES too" in capsys.readouterr().err
     assert main([*args, "--clips", "0"]) == 2
+    capsys.readouterr()
+    assert main([*args, "--one-stream"]) == 2
+    assert "give --clips FRAMES too" in capsys.readouterr().err
+    assert main([*args, "--clips", "4", "--one-stream", "--mode", "fast", "--out", str(out)]) == 0
+    assert "clips of 4 frames, one stream" in capsys.readouterr().out
+    assert json.loads(out.read_text())["one_stream"] is True
