@@ -121,6 +121,7 @@ class _TrackedHand:
     evidence: list[float] = field(default_factory=list)  #: p(right) of each side decision made
     mirror_passes: int = 0
     grey: bool = False  #: found on the grey copy of the image (a glove), and followed there
+    since_side_check: int = 0  #: frames since the last side evidence (re-checks of a settled side)
 
     @property
     def p_right(self) -> float:
@@ -144,6 +145,9 @@ class StreamHandDetector(HandDetector):
         mirrored_input: the camera feed is mirrored (selfie view): swap every side.
         side_margin: a side is established when its mean evidence is this far from 0.5.
         max_mirror_passes: a hand's side is settled after this many mirror passes even if uncertain.
+        side_recheck_every: every that many frames a settled hand gets one more mirror pass; when that look
+            contradicts its side by ``side_margin``, the side is decided anew (a followed region that
+            slid onto another hand, a hand-over, a scene cut). 0: never.
         duplicate_iou: two tracked hands whose boxes overlap more than this are one hand.
         threads: LiteRT threads per model.
         scan_windows: the palm detector also runs on one more window (padded image, the tiles, then the
@@ -170,6 +174,7 @@ class StreamHandDetector(HandDetector):
         mirrored_input: bool = False,
         side_margin: float = 0.3,
         max_mirror_passes: int = 5,
+        side_recheck_every: int = 15,
         duplicate_iou: float = 0.5,
         threads: int = 1,
         max_side_px: int = DEFAULT_MAX_SIDE_PX,
@@ -182,6 +187,7 @@ class StreamHandDetector(HandDetector):
         require_choice("handedness", handedness, HANDEDNESS_MODES)
         require_at_least("max_hands", max_hands, 1)
         require_at_least("search_every", search_every, 1)
+        require_at_least("side_recheck_every", side_recheck_every, 0)
         require_at_least("body_every", body_every, 0)
         require_fractions(
             min_detection_confidence=min_detection_confidence,
@@ -198,6 +204,7 @@ class StreamHandDetector(HandDetector):
         self.mirrored_input = bool(mirrored_input)
         self.side_margin = float(side_margin)
         self.max_mirror_passes = int(max_mirror_passes)
+        self.side_recheck_every = int(side_recheck_every)
         self.duplicate_iou = float(duplicate_iou)
         self.scan_windows = bool(scan_windows)
         self.min_window_presence = max(float(min_window_presence), self.min_presence)
@@ -454,18 +461,26 @@ class StreamHandDetector(HandDetector):
         return abs(hand.p_right - 0.5) >= self.side_margin or hand.mirror_passes >= self.max_mirror_passes
 
     def _decide_side(self, rgb: np.ndarray, hand: _TrackedHand) -> None:
-        """Add side evidence to a new or uncertain hand (a mirror pass in flip-consistent mode)."""
-        if self._side_settled(hand):
+        """Add side evidence to a new or uncertain hand (a mirror pass in flip-consistent mode); re-check a
+        settled one every ``side_recheck_every`` frames and decide anew when the look contradicts it."""
+        hand.since_side_check += 1
+        settled = self._side_settled(hand)
+        if settled and not (self.side_recheck_every and hand.since_side_check >= self.side_recheck_every):
             return
+        hand.since_side_check = 0
         if self.handedness == "raw":
-            hand.evidence.append(hand.landmarks.p_right)
-            if len(hand.evidence) >= self.max_mirror_passes:
-                hand.mirror_passes = self.max_mirror_passes  # settled: stop collecting
+            p_right = hand.landmarks.p_right
+        else:
+            mirrored = self.landmarks.run(self._view(rgb, hand.grey), hand.landmarks.roi, mirror=True)
+            self.counts.mirror_passes += 1
+            p_right = 0.5 * (hand.landmarks.p_right + mirrored.p_right)
+        if settled:
+            other_side = (p_right - 0.5) * (hand.p_right - 0.5) < 0
+            if other_side and abs(p_right - 0.5) >= self.side_margin:  # another hand under this track now
+                hand.evidence, hand.mirror_passes = [p_right], 1
             return
-        mirrored = self.landmarks.run(self._view(rgb, hand.grey), hand.landmarks.roi, mirror=True)
-        self.counts.mirror_passes += 1
-        hand.mirror_passes += 1
-        hand.evidence.append(0.5 * (hand.landmarks.p_right + mirrored.p_right))
+        hand.evidence.append(p_right)
+        hand.mirror_passes += 1  # raw mode counts its plain looks here: settled after max_mirror_passes
 
     def _to_detection(self, hand: _TrackedHand) -> Detection:
         p_right = 1.0 - hand.p_right if self.mirrored_input else hand.p_right

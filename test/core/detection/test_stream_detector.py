@@ -13,6 +13,9 @@ from fixtures.data import SHARED_DIR
 
 from fast_hamer_core.detection.blaze import HandLandmarks
 from fast_hamer_core.detection.stream import BODY_SETTLED_FACTOR, StreamHandDetector, _nested, _TrackedHand
+from fast_hamer_core.evaluation.clips import labelled_clip
+from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
+from fast_hamer_core.evaluation.hard_cases import make_hard_cases
 from fast_hamer_core.frames import FrameReader, moving_sequence
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_core.pipeline import HandReconstructor
@@ -39,7 +42,8 @@ def test_tracked_hands_are_followed_without_palm_search(task_path, two_hands):
     assert c.frames == 40
     assert c.palm_searches <= 5  # frame 0, then every 10th frame: 0.1 per frame, not 1
     assert c.landmark_passes <= 2 * 40 + 2 * c.palm_searches
-    assert c.mirror_passes <= 4  # one per new hand, a second only while a side is uncertain
+    # One per new hand, a second only while a side is uncertain, and one re-check per hand every 15 frames.
+    assert c.mirror_passes <= 4 + 2 * (40 // 15)
     for d in found[-1]:
         assert d.keypoints_2d.shape == (21, 2) and 0.5 <= d.score <= 1.0 and d.side_score >= 0.5
 
@@ -194,6 +198,22 @@ def test_an_arm_without_its_hand_is_looked_at_again_every_period(task_path, load
     assert det._open_arms
     # Frame 0, then the frame after the loss, then every 15 frames: 4 looks (settled, it would be 1).
     assert det.counts.body_searches == 4
+
+
+def test_a_track_that_slides_onto_another_hand_takes_that_hand_s_side(task_path, load_photo):
+    """Two close-ups of hamer_test5 played as one stream (the seed-0 close_up hard cases): the second crop
+    shows her left hand where the first showed her right, and the followed region slides onto it. The
+    settled side is re-checked every 15 frames, so the track becomes "left"; without re-checks it stays
+    "right" for the whole second clip."""
+    image = next(i for i in load_labels(SHARED_LABELS_PATH) if i.file == "hamer_test5.jpg")
+    first, second = make_hard_cases(load_photo("hamer_test5.jpg"), image, seed=0, makers=["close_up"])
+    frames = [f for f, _ in labelled_clip(first.image, first.labels, 30)]
+    frames += [f for f, _ in labelled_clip(second.image, second.labels, 30)]
+    sides = {}
+    for every in (0, 15):
+        det = StreamHandDetector(task_path, side_recheck_every=every, body_every=0)
+        sides[every] = [[d.side for d in det.detect(f)] for f in frames][-1]
+    assert sides == {0: ["right"], 15: ["left"]}
 
 
 def test_a_finger_fitted_as_a_small_hand_is_dropped_inside_a_followed_hand(task_path):
