@@ -53,6 +53,13 @@ SOURCE_PARAMETERS: tuple[tuple[str, object, str, tuple | None], ...] = (
     ("max_frames", 0, "stop after this many frames; 0 = no limit", (0, 2**31 - 1)),
     ("lockstep", False, "publish the next frame only after the hand node answered the previous one", None),
     ("lockstep_timeout_s", 10.0, "resend a frame not answered within this time (s)", (0.1, 600.0)),
+    (
+        "answer_subscribers",
+        1,
+        "lockstep: start once this many subscribers (this source included) listen to the answers, "
+        "e.g. 2 with a recorder, so that none misses the first frames",
+        (1, 100),
+    ),
     ("image_topic", "", "bag: colour image topic (raw or compressed); '' = the only one", None),
     ("info_topic", "", "bag: CameraInfo topic; '' = the one next to the image (none: assumed camera)", None),
     ("depth_topic", "", "bag: aligned depth topic; '' = the one named *depth*, 'none' = no depth", None),
@@ -133,6 +140,7 @@ def main(args: list[str] | None = None) -> int:
             )
             self.compressed = g("compressed")
             self.wait_for_subscriber = bool(g("wait_for_subscriber"))
+            self.answer_subscribers = int(g("answer_subscribers"))
             qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
             if self.compressed:
                 self.image_pub = self.create_publisher(CompressedImage, "image/compressed", qos)
@@ -224,8 +232,11 @@ def main(args: list[str] | None = None) -> int:
         def _answers_ready(self) -> bool:
             """Lockstep: the node's answers can reach us (its publisher is matched), and for
             :data:`ANSWER_SETTLE_S` already, so that the node's other subscribers (a recorder) matched too;
-            else the first frame's answer can be lost in discovery and the frame sent twice."""
-            if self.answer_sub.get_publisher_count() == 0:
+            else the first frame's answer can be lost in discovery and the frame sent twice. With
+            ``answer_subscribers`` > 1 the graph must also show that many subscribers of the answers (a
+            recorder that discovers the node late, on a loaded machine, missed 8 of 12 answers once)."""
+            listening = self.count_subscribers(self.answer_sub.topic_name)
+            if self.answer_sub.get_publisher_count() == 0 or listening < self.answer_subscribers:
                 self._answers_matched_at = None
                 return False
             if self._answers_matched_at is None:

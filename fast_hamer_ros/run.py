@@ -326,6 +326,7 @@ def run(args: argparse.Namespace) -> int:
             "rate_hz": float(args.rate),
             "loop": bool(args.loop),
             "lockstep": not args.realtime,
+            "answer_subscribers": 2,  # this source and the recorder
             "max_frames": int(args.max_frames),
             "resize_width": int(args.resize_width),
             "focal_length_px": float(args.focal_length_px),
