@@ -102,6 +102,31 @@ def test_image_source_plays_a_sqlite3_bag_with_its_stamps_rate_camera_info_and_d
     assert "playing bag" in source.log() and "/camera/aligned_depth_to_color/image_raw" in source.log()
 
 
+def test_lockstep_waits_for_every_listener_of_the_answers(tmp_path, ros_domain, sequence):
+    """With answer_subscribers=2 (the runner's: the source and its recorder) the source sends nothing
+    while only it listens to the answers, however long the node has been up; a second listener (this
+    test, as the recorder) lets the first frame go."""
+    write_camera_bag(tmp_path / "cam", sequence[:2], storage="sqlite3")
+    peer = RosPeer(ros_domain)
+    images: list = []
+    peer.node.create_subscription(Image, "image", images.append, 10)
+    answers = peer.node.create_publisher(PoseArray, "hands/right/joints", 10)  # the "node" that answers
+    source = _process(
+        tmp_path,
+        "fast_hamer_ros.image_source",
+        {"source": str(tmp_path / "cam"), "lockstep": "true", "answer_subscribers": "2"},
+        "image_source",
+    )
+    try:
+        assert peer.spin_until(lambda: answers.get_subscription_count() == 1, 30.0), source.log()
+        assert not peer.spin_until(lambda: bool(images), 4.0)  # the settle time (1 s) is long past
+        peer.node.create_subscription(PoseArray, "hands/right/joints", lambda m: None, 10)
+        assert peer.spin_until(lambda: bool(images), 15.0), source.log()
+    finally:
+        source.stop()
+        peer.close()
+
+
 def test_image_source_names_the_topics_of_an_ambiguous_bag(tmp_path, ros_domain, sequence):
     write_camera_bag(tmp_path / "cam", sequence[:1], extra_image_topics=["/camera/infra1/image_rect_raw"])
     proc = subprocess.run(
