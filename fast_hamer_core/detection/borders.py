@@ -8,9 +8,10 @@ with its "up" pointing into the image (the hand's fingers towards the image's ce
 sees most of them at presence 0.9 or more.
 
 :func:`border_regions` lays such squares along each of the four borders: side :attr:`BorderConfig.size`
-times the image's shorter side, :attr:`BorderConfig.outside` of it beyond the border, spaced
-:attr:`BorderConfig.step` sides apart, rotated so that up points into the image (bottom border: upright;
-top: upside down; left border: up is to the right, +90 degrees clockwise; right border: -90 degrees).
+times the image's shorter side, :attr:`BorderConfig.outside` of it beyond the border, spaced at most
+:attr:`BorderConfig.step` sides apart (:func:`~fast_hamer_core.detection.search.spaced_centres`, as the
+tiles are), rotated so that up points into the image (bottom border: upright; top: upside down; left
+border: up is to the right, +90 degrees clockwise; right border: -90 degrees).
 The thorough detector checks them last, like any region
 (:func:`~fast_hamer_core.detection.regions.check_in_turn`); the landmark model's presence decides.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from fast_hamer_core.detection.base import require_fractions
 from fast_hamer_core.detection.blaze import RotatedRect
+from fast_hamer_core.detection.search import spaced_centres
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,6 @@ class BorderConfig:
             raise ValueError(f"step must be in (0, 1], got {self.step}")
 
 
-def _along(length: float, side: float, step: float) -> list[float]:
-    """Centres along a border of ``length`` px: the fewest, evenly spaced at most ``step * side`` apart,
-    the first and last a half side from the ends (one in the middle when the side covers the length)."""
-    if side >= length:
-        return [length / 2.0]
-    count = math.ceil((length - side) / (step * side)) + 1
-    return [side / 2.0 + i * (length - side) / (count - 1) for i in range(count)]
-
-
 def border_regions(width: int, height: int, config: BorderConfig = BorderConfig()) -> list[RotatedRect]:
     """The border regions of a ``width`` x ``height`` image (pixels), bottom border first, then left,
     right and top (hands reach in from below most often: a first-person view, a robot's workspace)."""
@@ -57,12 +50,12 @@ def border_regions(width: int, height: int, config: BorderConfig = BorderConfig(
         return []
     side = config.size * min(width, height)
     inset = (0.5 - config.outside) * side  # region centre to the border, inside the image
-    regions = [RotatedRect((x, height - inset), side, 0.0) for x in _along(width, side, config.step)]
-    regions += [RotatedRect((inset, y), side, math.pi / 2) for y in _along(height, side, config.step)]
-    regions += [
-        RotatedRect((width - inset, y), side, -math.pi / 2) for y in _along(height, side, config.step)
-    ]
-    regions += [RotatedRect((x, inset), side, math.pi) for x in _along(width, side, config.step)]
+    xs = spaced_centres(width, side, config.step)  # along the bottom and top borders
+    ys = spaced_centres(height, side, config.step)  # along the left and right borders
+    regions = [RotatedRect((x, height - inset), side, 0.0) for x in xs]
+    regions += [RotatedRect((inset, y), side, math.pi / 2) for y in ys]
+    regions += [RotatedRect((width - inset, y), side, -math.pi / 2) for y in ys]
+    regions += [RotatedRect((x, inset), side, math.pi) for x in xs]
     return regions
 
 

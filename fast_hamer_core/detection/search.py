@@ -66,12 +66,15 @@ class Window:
     region: RotatedRect
 
 
-def _positions(length: float, tile: float) -> list[float]:
-    """Centres of the fewest tiles of side ``tile`` covering ``[0, length]`` with even spacing."""
-    if tile >= length:
+def spaced_centres(length: float, side: float, step: float = 0.75) -> list[float]:
+    """Centres of the fewest squares of ``side`` covering ``[0, length]``, evenly spaced at most
+    ``step * side`` apart (0.75: at least a quarter of overlap), the first and last a half side from the
+    ends; one in the middle when the side covers the length. Tiles and border regions
+    (:mod:`~fast_hamer_core.detection.borders`) are laid out with it."""
+    if side >= length:
         return [length / 2.0]
-    count = math.ceil((length - tile) / (tile * 0.75)) + 1  # at least a quarter of overlap
-    return [tile / 2.0 + i * (length - tile) / (count - 1) for i in range(count)]
+    count = math.ceil((length - side) / (step * side)) + 1
+    return [side / 2.0 + i * (length - side) / (count - 1) for i in range(count)]
 
 
 def search_windows(width: int, height: int, config: WindowConfig = WindowConfig()) -> list[Window]:
@@ -90,8 +93,8 @@ def search_windows(width: int, height: int, config: WindowConfig = WindowConfig(
         tile = longer / n * (1.0 + config.tile_overlap)
         if tile < config.min_tile_px:
             continue
-        for cy in _positions(float(height), tile):
-            for cx in _positions(float(width), tile):
+        for cy in spaced_centres(float(height), tile):
+            for cx in spaced_centres(float(width), tile):
                 windows.append(Window("tile", RotatedRect((cx, cy), tile)))
     return windows
 
@@ -160,4 +163,5 @@ __all__ = [
     "grey_copy",
     "merge_palms",
     "search_windows",
+    "spaced_centres",
 ]
