@@ -49,7 +49,7 @@ from fast_hamer_core.detection.base import (
     require_choice,
     require_fractions,
 )
-from fast_hamer_core.detection.merge import nested_fit
+from fast_hamer_core.detection.merge import without_finger_fits
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
 
@@ -85,19 +85,6 @@ class _PassHand:
     keypoints_2d: np.ndarray  #: (21, 2) pixels
     keypoints_3d: np.ndarray  #: (21, 3) metres, world landmarks
     p_right: float  #: evidence that the hand is anatomically right, for a non-mirrored image
-
-
-def _without_finger_fits(hands: list[tuple[_PassHand, float]]) -> list[tuple[_PassHand, float]]:
-    """The hands minus every much smaller "hand" lying inside another's box: the landmark model's fit onto
-    a hand's fingers (the thorough detector's nested rule,
-    :func:`~fast_hamer_core.detection.merge.nested_fit`), whatever its score: on a close-up of hamer_test5
-    such a fit was found by both passes, its hand by one."""
-
-    def inside_another(i: int) -> bool:
-        kp = hands[i][0].keypoints_2d
-        return any(nested_fit(kp, other.keypoints_2d) for j, (other, _) in enumerate(hands) if j != i)
-
-    return [pair for i, pair in enumerate(hands) if not inside_another(i)]
 
 
 def _mirror_x_px(keypoints: np.ndarray, width: int) -> np.ndarray:
@@ -223,7 +210,9 @@ class MediaPipeHandDetector(HandDetector):
             second_landmarker = self._flip_landmarker or self._landmarker
             second = self._run(second_landmarker, flipped_rgb, stamp_ms, flipped=True)
             combined = self._combine(first, second)
-        combined = _without_finger_fits(combined)
+        # A much smaller "hand" inside another's box is a fit onto its fingers, whatever its score (on a
+        # close-up of hamer_test5 both passes found one, its hand only one pass).
+        combined = [combined[i] for i in without_finger_fits([hand.keypoints_2d for hand, _ in combined])]
 
         detections = []
         for hand, score in combined:

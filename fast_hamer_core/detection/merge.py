@@ -147,6 +147,16 @@ def nested_fit(small_kp: np.ndarray, large_kp: np.ndarray, rule: DuplicateRule =
     return box_cover(keypoint_box(small_kp), keypoint_box(large_kp)) >= rule.nested_cover
 
 
+def without_finger_fits(keypoints: Sequence[np.ndarray], rule: DuplicateRule = DuplicateRule()) -> list[int]:
+    """Indices, in order, of the hands (their (21, 2) keypoints) that are no finger fit of another one
+    (:func:`nested_fit`), whatever their scores: the fast and the stream detectors drop such fits."""
+    return [
+        i
+        for i, kp in enumerate(keypoints)
+        if not any(nested_fit(kp, other, rule) for j, other in enumerate(keypoints) if j != i)
+    ]
+
+
 def merge_duplicates(
     candidates: list[HandCandidate], rule: DuplicateRule = DuplicateRule()
 ) -> list[HandCandidate]:

@@ -76,7 +76,7 @@ from fast_hamer_core.detection.blaze import (
     box_iou_matrix,
 )
 from fast_hamer_core.detection.grey import GreyPassConfig
-from fast_hamer_core.detection.merge import DuplicateRule, box_cover, nested_fit
+from fast_hamer_core.detection.merge import DuplicateRule, box_cover, without_finger_fits
 from fast_hamer_core.detection.search import grey_copy, palms_in_window, search_windows
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
@@ -88,6 +88,8 @@ GREY_MIN_PRESENCE: float = GreyPassConfig().min_presence
 #: While every arm the last body search saw has a followed hand (and none was lost since), the next body
 #: search waits this many times ``body_every`` (new people still get looked at, less often).
 BODY_SETTLED_FACTOR: int = 4
+#: The photo detector's rule for one hand seen twice (its nested part is what the stream detector uses).
+DUPLICATES = DuplicateRule()
 
 
 @dataclass
@@ -339,12 +341,13 @@ class StreamHandDetector(HandDetector):
     def _without_duplicates(self, hands: list[_TrackedHand]) -> list[_TrackedHand]:
         """Older hands first; a hand overlapping an earlier one by more than ``duplicate_iou`` goes, and so
         does a much smaller "hand" lying inside another's box (the landmark model's fit onto a hand's
-        fingers: the photo detector's nested rule, :func:`~fast_hamer_core.detection.merge.same_hand`)."""
+        fingers: the photo detector's nested rule,
+        :func:`~fast_hamer_core.detection.merge.without_finger_fits`)."""
         out: list[_TrackedHand] = []
         for hand in hands:
             if not self._overlaps(hand, out):
                 out.append(hand)
-        return [hand for hand in out if not any(_nested(hand, other) for other in out if other is not hand)]
+        return [out[i] for i in without_finger_fits([h.landmarks.keypoints_2d for h in out], DUPLICATES)]
 
     def _overlaps(self, hand: _TrackedHand, others: list[_TrackedHand]) -> bool:
         """Whether ``hand`` overlaps one of ``others`` by more than ``duplicate_iou`` (the same hand)."""
@@ -497,16 +500,6 @@ class StreamHandDetector(HandDetector):
     def close(self) -> None:
         self._hands = []
         super().close()
-
-
-#: The photo detector's rule for one hand seen twice (its nested part is what the stream detector uses).
-DUPLICATES = DuplicateRule()
-
-
-def _nested(small: _TrackedHand, large: _TrackedHand) -> bool:
-    """Whether ``small`` is a finger of ``large`` fitted as a hand
-    (:func:`~fast_hamer_core.detection.merge.nested_fit`)."""
-    return nested_fit(small.landmarks.keypoints_2d, large.landmarks.keypoints_2d, DUPLICATES)
 
 
 def _inside_any(point: np.ndarray, boxes: np.ndarray) -> bool:

@@ -16,6 +16,7 @@ from fast_hamer_core.detection.merge import (
     nested_fit,
     regions_overlap,
     same_hand,
+    without_finger_fits,
 )
 
 
@@ -92,6 +93,8 @@ def test_a_finger_fitted_as_a_small_hand_is_merged_into_its_hand():
     assert not nested_fit(hand.keypoints_2d, finger_tip_hand.keypoints_2d)  # the larger is never the fit
     beside = _hand_keypoints((400, 230), 30)
     assert not nested_fit(beside, hand.keypoints_2d)
+    fits = [finger_tip_hand.keypoints_2d, hand.keypoints_2d, beside]
+    assert without_finger_fits(fits) == [1, 2]  # the fit goes, whatever comes first
 
 
 def test_two_hands_with_interlaced_fingers_stay_two():

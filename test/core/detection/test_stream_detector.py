@@ -12,7 +12,8 @@ import pytest
 from fixtures.data import SHARED_DIR
 
 from fast_hamer_core.detection.blaze import HandLandmarks
-from fast_hamer_core.detection.stream import BODY_SETTLED_FACTOR, StreamHandDetector, _nested, _TrackedHand
+from fast_hamer_core.detection.merge import nested_fit
+from fast_hamer_core.detection.stream import BODY_SETTLED_FACTOR, DUPLICATES, StreamHandDetector, _TrackedHand
 from fast_hamer_core.evaluation.clips import labelled_clip
 from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
 from fast_hamer_core.evaluation.hard_cases import make_hard_cases
@@ -218,7 +219,11 @@ def test_a_track_that_slides_onto_another_hand_takes_that_hand_s_side(task_path,
 
 def test_a_finger_fitted_as_a_small_hand_is_dropped_inside_a_followed_hand(task_path):
     big, finger, beside = _tracked(100, 100, 200), _tracked(150, 120, 40), _tracked(320, 100, 40)
-    assert _nested(finger, big) and not _nested(big, finger) and not _nested(beside, big)
+
+    def nested(small: _TrackedHand, large: _TrackedHand) -> bool:
+        return nested_fit(small.landmarks.keypoints_2d, large.landmarks.keypoints_2d, DUPLICATES)
+
+    assert nested(finger, big) and not nested(big, finger) and not nested(beside, big)
     det = StreamHandDetector(task_path, body_every=0)
     assert det._without_duplicates([finger, big, beside]) == [big, beside]
 
