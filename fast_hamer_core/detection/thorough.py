@@ -206,11 +206,12 @@ class ThoroughHandDetector(HandDetector):
 
     # ------------------------------------------------------------------ regions
     def regions(self, rgb: np.ndarray) -> list[Region]:
-        """The regions to check, best first.
+        """The regions to check, each with its priority
+        (:func:`~fast_hamer_core.detection.regions.check_in_turn` checks them best first).
 
-        Palms come first (by score, in [0.5, 1]), then the arms' regions (by wrist visibility, below 0.5),
-        so a palm region is checked before an arm region of the same hand (which is then skipped,
-        :func:`~fast_hamer_core.detection.regions.check_in_turn`), and the border regions last.
+        Palms rank first (by score, in [0.5, 1]), then the arms' regions (by wrist visibility, below 0.5),
+        so a palm region is checked before an arm region of the same hand (which is then skipped), and the
+        border regions last.
         """
         found = [Region.from_palm(p) for p in self.search.find(rgb)]
         if self.body is not None:
@@ -220,7 +221,7 @@ class ThoroughHandDetector(HandDetector):
             Region.from_border(roi, i)
             for i, roi in enumerate(border_regions(width, height, self.config.borders))
         ]
-        return sorted(found, key=lambda r: -r.priority)
+        return found
 
     def check_all(
         self,
