@@ -112,7 +112,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("mirrored_input", False, "The camera image is mirrored (selfie view): swap sides.", True),
     ParamSpec("detection_mode", "fast", "Hand detector: 'fast' (MediaPipe's landmarker, tens of ms) or "
               "'thorough' (multi-scale palm search + hands from the body, every region re-checked: finds "
-              "small, occluded, close-up and gloved hands, but takes 5-6x as long, about 0.25 s per image on "
+              "small, occluded, close-up and gloved hands, but takes 8-9x as long, about 0.4 s per image on "
               "2 CPU cores; for still images or slow cameras, not streams).", True,
               choices=("fast", "thorough")),
     ParamSpec("max_hands", 4, "Most hands detected per image.", True, range=(1, 16)),

@@ -1,4 +1,4 @@
-"""The MediaPipe detector models: the ``hand_landmarker.task`` bundle and the body models, built offline.
+"""The MediaPipe detector models: the ``hand_landmarker.task`` bundle and the loose models, built offline.
 
 A ``.task`` file is a zip holding two TFLite models, ``hand_detector.tflite`` (palm detector) and
 ``hand_landmarks_detector.tflite`` (21 landmarks, handedness, metric world landmarks). The current
@@ -17,11 +17,12 @@ Resolution order of :func:`ensure_detector_model`:
 If all fail, one :class:`FileNotFoundError` lists the three ways to fix it, including the official
 download URL (:data:`OFFICIAL_TASK_URL`), which this code never fetches itself.
 
-The same wheel also carries MediaPipe's body models (:data:`BODY_MODELS`: pose detector, pose landmark
-model, hand re-crop model), which the thorough detector uses to propose a hand at every visible wrist.
-They are stored as loose ``.tflite`` files next to the bundle. One download serves both: building the
-bundle also extracts the body models, and :func:`ensure_body_model` fetching a missing body model also
-writes every other missing model of the wheel.
+The same wheel also carries the models the thorough detector adds (:data:`LOOSE_MODELS`): MediaPipe's
+body models (pose detector, pose landmark model, hand re-crop model), which propose a hand at every
+visible wrist, and the lite palm detector, a second palm detector with misses of its own. They are stored
+as loose ``.tflite`` files next to the bundle. One download serves all: building the bundle also
+extracts the loose models, and :func:`ensure_loose_model` fetching a missing one also writes every other
+model of the wheel.
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ TASK_MEMBERS: dict[str, str] = {
     "hand_detector.tflite": "mediapipe/modules/palm_detection/palm_detection_full.tflite",
     "hand_landmarks_detector.tflite": "mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
 }
-#: Loose body models (file name in the models directory's ``detector/`` folder -> path inside the wheel).
-BODY_MODELS: dict[str, str] = {
+#: Loose models: the body models and the lite palm detector (file name in the models directory's
+#: ``detector/`` folder -> path inside the wheel).
+LOOSE_MODELS: dict[str, str] = {
     "pose_detection.tflite": "mediapipe/modules/pose_detection/pose_detection.tflite",
     "pose_landmark_full.tflite": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
     "hand_recrop.tflite": "mediapipe/modules/holistic_landmark/hand_recrop.tflite",
+    "palm_detection_lite.tflite": "mediapipe/modules/palm_detection/palm_detection_lite.tflite",
 }
 #: TFLite flatbuffers carry this file identifier at bytes 4..8.
 TFLITE_IDENTIFIER = b"TFL3"
@@ -165,23 +168,23 @@ def _write_atomic(data: bytes, out_path: Path) -> Path:
     return out_path
 
 
-def extract_body_models(wheel_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write every :data:`BODY_MODELS` file of a mediapipe 0.10.21 wheel into ``out_dir``.
+def extract_loose_models(wheel_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write every :data:`LOOSE_MODELS` file of a mediapipe 0.10.21 wheel into ``out_dir``.
 
     Returns ``{file name: path}``. Errors as :func:`read_wheel_models`; nothing is written on an error.
     """
-    models = read_wheel_models(wheel_path, BODY_MODELS)
+    models = read_wheel_models(wheel_path, LOOSE_MODELS)
     return {name: _write_atomic(data, Path(out_dir) / name) for name, data in models.items()}
 
 
 def build_from_wheel(wheel_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
     """Everything this project takes from the wheel, written into ``out_dir`` (a ``detector/`` folder).
 
-    The ``hand_landmarker.task`` bundle and the :data:`BODY_MODELS` files; returns the written paths.
+    The ``hand_landmarker.task`` bundle and the :data:`LOOSE_MODELS` files; returns the written paths.
     """
     out_dir = Path(out_dir)
     task = build_task_from_wheel(wheel_path, out_dir / TASK_FILENAME)
-    return [task, *extract_body_models(wheel_path, out_dir).values()]
+    return [task, *extract_loose_models(wheel_path, out_dir).values()]
 
 
 def check_task(task_path: str | os.PathLike) -> Path:
@@ -265,20 +268,20 @@ def _fetch_wheel_into(out_dir: Path) -> list[Path]:
     return written
 
 
-def default_body_model_path(name: str, models_dir: str | os.PathLike | None = None) -> Path:
-    """Where the body model ``name`` (a key of :data:`BODY_MODELS`) lives in the models directory."""
-    if name not in BODY_MODELS:
-        raise ValueError(f"unknown body model {name!r}; known: {', '.join(BODY_MODELS)}")
+def default_loose_model_path(name: str, models_dir: str | os.PathLike | None = None) -> Path:
+    """Where the loose model ``name`` (a key of :data:`LOOSE_MODELS`) lives in the models directory."""
+    if name not in LOOSE_MODELS:
+        raise ValueError(f"unknown loose model {name!r}; known: {', '.join(LOOSE_MODELS)}")
     return paths.detector_dir(models_dir) / name
 
 
-def ensure_body_model(
+def ensure_loose_model(
     name: str,
     path: str | os.PathLike | None = None,
     allow_build: bool = True,
     models_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """Resolve the body model ``name`` (a key of :data:`BODY_MODELS`): explicit path, models directory, wheel.
+    """Resolve the loose model ``name`` (a key of :data:`LOOSE_MODELS`): explicit path, models folder, wheel.
 
     A given ``path`` must exist. A missing file in the models directory is extracted from the one wheel
     download that also (re)writes the hand bundle, when ``allow_build``; else :class:`FileNotFoundError`
@@ -287,16 +290,16 @@ def ensure_body_model(
     if path:
         explicit = Path(path).expanduser()
         if not explicit.is_file():
-            raise FileNotFoundError(f"body model {name} (given) not found: {explicit}")
+            raise FileNotFoundError(f"model {name} (given) not found: {explicit}")
         with explicit.open("rb") as fh:
             _check_tflite(str(explicit), fh.read(8))
         return explicit
-    target = default_body_model_path(name, models_dir)
+    target = default_loose_model_path(name, models_dir)
     if target.is_file():
         return target
     fix = (
         f"no {name} found at {target}. It comes from the {WHEEL_REQUIREMENT} wheel "
-        f"(`pip download --no-deps {WHEEL_REQUIREMENT}`, member {BODY_MODELS[name]}); "
+        f"(`pip download --no-deps {WHEEL_REQUIREMENT}`, member {LOOSE_MODELS[name]}); "
         f"`fast-hamer models fetch detector` with an empty {target.parent} writes it"
     )
     if not allow_build:

@@ -24,15 +24,19 @@ import os
 import threading
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from fast_hamer_core.detection.assets import ensure_detector_model
+from fast_hamer_core.detection.assets import ensure_detector_model, ensure_loose_model
 
 #: Member names of the two models inside a ``hand_landmarker.task`` bundle.
 PALM_MEMBER = "hand_detector.tflite"
 LANDMARK_MEMBER = "hand_landmarks_detector.tflite"
+#: The lite palm detector: a loose model next to the bundle
+#: (:data:`~fast_hamer_core.detection.assets.LOOSE_MODELS`).
+LITE_PALM_MODEL = "palm_detection_lite.tflite"
 
 
 # ---------------------------------------------------------------------------------------------- regions
@@ -278,7 +282,18 @@ class PalmConfig:
 
 
 class PalmDetector:
-    """The palm detector on a whole image (letterboxed to 192x192), palms in image pixels."""
+    """The palm detector on a whole image (letterboxed to 192x192), palms in image pixels.
+
+    Args:
+        model_path: ``hand_landmarker.task`` whose palm detector (``palm_detection_full``) runs;
+            ``None``: resolved (:func:`~fast_hamer_core.detection.assets.ensure_detector_model`).
+        threads: LiteRT threads.
+        min_score: palms scoring less are dropped.
+        config: the model's constants (anchors, NMS, palm -> hand region).
+        tflite_path: a palm detector's own TFLite file with the same input and anchors (MediaPipe's
+            ``palm_detection_lite``, :meth:`lite`), run instead of the bundle's; ``model_path`` is then
+            not used.
+    """
 
     def __init__(
         self,
@@ -286,14 +301,36 @@ class PalmDetector:
         threads: int = 1,
         min_score: float = 0.5,
         config: PalmConfig = PalmConfig(),
+        tflite_path: str | os.PathLike | None = None,
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
-        self.model_path = ensure_detector_model(model_path)
+        if tflite_path is None:
+            self.model_path = ensure_detector_model(model_path)
+            model = read_task_member(self.model_path, PALM_MEMBER)
+        else:
+            self.model_path = Path(tflite_path)
+            model = self.model_path.read_bytes()
         self.config = config
         self.min_score = float(min_score)
-        self._model = TfliteModel(read_task_member(self.model_path, PALM_MEMBER), threads)
+        self._model = TfliteModel(model, threads)
+        size = config.anchors.input_size_px
+        if self._model.input_hw != (size, size):
+            raise ValueError(
+                f"{self.model_path} takes {self._model.input_hw} images, not a palm detector's {size}x{size}"
+            )
         self._anchors = ssd_anchors(config.anchors)
+
+    @classmethod
+    def lite(
+        cls, path: str | os.PathLike | None = None, threads: int = 1, min_score: float = 0.5
+    ) -> PalmDetector:
+        """MediaPipe's lite palm detector (:data:`LITE_PALM_MODEL`, a loose model of the mediapipe wheel,
+        resolved by :func:`~fast_hamer_core.detection.assets.ensure_loose_model` unless ``path`` is given):
+        the full one's input, anchors and outputs, from a smaller network that finds some palms the full
+        one misses (and misses others)."""
+        path = ensure_loose_model(LITE_PALM_MODEL, path)
+        return cls(threads=threads, min_score=min_score, tflite_path=path)
 
     def detect(self, rgb: np.ndarray) -> list[Palm]:
         """Palms in an RGB uint8 (H, W, 3) image, best first."""

@@ -2,7 +2,7 @@
 
 A hand the palm detector misses (holding an object, half hidden, gloved, small) is often still at the
 end of a clearly visible arm. Three models from the ``mediapipe==0.10.21`` wheel
-(:data:`~fast_hamer_core.detection.assets.BODY_MODELS`) turn a person into hand regions:
+(:data:`~fast_hamer_core.detection.assets.LOOSE_MODELS`) turn a person into hand regions:
 
 1. :class:`PoseDetector` (``pose_detection.tflite``, 224x224, the letterboxed whole image or any square
    window): people, each with a face box and four alignment keypoints (mid-hip, a full-body
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fast_hamer_core.detection.assets import ensure_body_model
+from fast_hamer_core.detection.assets import ensure_loose_model
 from fast_hamer_core.detection.base import require_at_least, require_fractions
 from fast_hamer_core.detection.blaze import (
     RotatedRect,
@@ -104,7 +104,7 @@ class PoseDetector:
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
-        self.model_path = ensure_body_model("pose_detection.tflite", model_path)
+        self.model_path = ensure_loose_model("pose_detection.tflite", model_path)
         self.config = config
         self.min_score = float(min_score)
         self._model = TfliteModel(_read(self.model_path), threads)
@@ -282,7 +282,7 @@ class PoseLandmarkModel:
     """The 33-landmark body model on a body region (a 256x256 crop)."""
 
     def __init__(self, model_path: str | os.PathLike | None = None, threads: int = 1) -> None:
-        self.model_path = ensure_body_model("pose_landmark_full.tflite", model_path)
+        self.model_path = ensure_loose_model("pose_landmark_full.tflite", model_path)
         self._model = TfliteModel(_read(self.model_path), threads)
         self.input_size = self._model.input_hw[0]
 
@@ -352,7 +352,7 @@ class HandRecropModel:
         threads: int = 1,
         config: HandFromPoseConfig = HandFromPoseConfig(),
     ) -> None:
-        self.model_path = ensure_body_model("hand_recrop.tflite", model_path)
+        self.model_path = ensure_loose_model("hand_recrop.tflite", model_path)
         self.config = config
         self._model = TfliteModel(_read(self.model_path), threads)
         self.input_size = self._model.input_hw[0]
@@ -386,7 +386,7 @@ class BodyHandProposer:
 
     Args:
         pose_detector_path, pose_landmark_path, hand_recrop_path: model files (default: resolved by
-            :func:`~fast_hamer_core.detection.assets.ensure_body_model`).
+            :func:`~fast_hamer_core.detection.assets.ensure_loose_model`).
         threads: LiteRT threads per model.
         people: where and how people are searched (:class:`PeopleSearchConfig`: windows, pose detector
             threshold, ``max_people``).

@@ -7,7 +7,8 @@ This detector trades time for recall (photos, not streams):
 
 1. Regions from the palm detector on many windows (:class:`~fast_hamer_core.detection.search.PalmSearch`:
    whole image and a padded pass for close-ups, both also mirrored, and overlapping tiles for small
-   hands).
+   hands), and from MediaPipe's lite palm detector on the same windows (``config.lite_palms``): a
+   smaller network with misses of its own, whose palms rank with the full detector's.
 2. Regions from the body (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`): one per visible
    wrist of each person MediaPipe's pose model finds, so an arm leads to its hand even when the palm is
    hidden. People are searched on the whole image (:class:`~fast_hamer_core.detection.pose.PeopleSearch`;
@@ -39,13 +40,14 @@ Each detection's ``score`` is that hand presence (in [``min_presence_confidence`
 the probability of the chosen side; keypoints and metric keypoints are the mean of the two final looks.
 
 Cost (2 CPU cores, 1 LiteRT thread per model, unloaded): about 7 ms per palm detector run (the default
-search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs),
+search on a 640x640 image: whole and padded windows, each plain and mirrored, + 9 tiles = 13 runs) and
+6 ms per lite palm detector run (the same 13),
 about 8 ms per pose detector run (one on the whole image by default; with people on 3x3 tiles too,
 ``config.people``, 10 runs, 80 ms), 13 ms per person and look for the pose landmark model (two looks,
 plain and mirrored; at most ``config.people.max_people`` = 8 people), 16 ms per checked region (three
 landmark runs, four for an arm's region), 50-90 ms for the grey pass (people on the grey copy are
 searched on the whole image only), and about 50 ms for the border regions (10 first looks on a 640x480
-image). ``fast-hamer detect-eval`` prints the time per image: 330-345 ms on the shared photos and their
+image). ``fast-hamer detect-eval`` prints the time per image: 400-460 ms on the shared photos and their
 hard copies, against 46-60 ms for the fast detector (README, "Detection modes", with the commands).
 """
 
@@ -66,7 +68,7 @@ from fast_hamer_core.detection.base import (
     require_choice,
     require_fractions,
 )
-from fast_hamer_core.detection.blaze import HandLandmarkModel, PalmDetector
+from fast_hamer_core.detection.blaze import LITE_PALM_MODEL, HandLandmarkModel, PalmDetector
 from fast_hamer_core.detection.borders import BorderConfig, border_regions
 from fast_hamer_core.detection.grey import GreyPass, GreyPassConfig
 from fast_hamer_core.detection.merge import (
@@ -120,6 +122,11 @@ class ThoroughConfig:
     #: Regions along the image's border, rotated to point into it, for hands reaching into view
     #: (:mod:`~fast_hamer_core.detection.borders`); checked after palms and arms, not again in grey.
     borders: BorderConfig = field(default_factory=BorderConfig)
+    #: Windows where MediaPipe's lite palm detector (:meth:`PalmDetector.lite`) searches too, the full
+    #: one's by default; ``None``: off. A smaller network that finds some palms the full one misses: on
+    #: both hard sets 6 hands more of 224 (tiny, occluded, dark, gloved), no false one, +13 palm runs of
+    #: 6 ms; its regions rank with the full detector's palms (by score).
+    lite_palms: SearchConfig | None = field(default_factory=SearchConfig)
 
     def __post_init__(self) -> None:
         require_fractions(min_presence_with_arm=self.min_presence_with_arm)
@@ -143,13 +150,17 @@ class ThoroughHandDetector(HandDetector):
         threads: LiteRT threads per model.
         max_side_px: longer side the detector sees (larger images are downscaled).
         config: the search's knobs (:class:`ThoroughConfig`).
-        pose_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models.
+        loose_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the loose models
+            (:data:`~fast_hamer_core.detection.assets.LOOSE_MODELS`: the body models, the lite palm
+            detector).
         use_pose: overrides ``config.use_pose`` (regions from the body), e.g. from
             ``fast-hamer detect-eval --detector-option use_pose=false``.
         grey_pass: overrides ``config.grey_pass.enabled`` (:mod:`~fast_hamer_core.detection.grey`), e.g.
             ``--detector-option grey_pass=false``.
         borders: overrides ``config.borders.enabled`` (:mod:`~fast_hamer_core.detection.borders`), e.g.
             ``--detector-option borders=false``.
+        lite_palms: overrides ``config.lite_palms`` (``False``: off; ``True``: on, on the full palm
+            search's windows if the config had it off), e.g. ``--detector-option lite_palms=false``.
     """
 
     name = "thorough"
@@ -165,10 +176,11 @@ class ThoroughHandDetector(HandDetector):
         threads: int = 1,
         max_side_px: int = DEFAULT_MAX_SIDE_PX,
         config: ThoroughConfig | None = None,
-        pose_models: dict[str, str] | None = None,
+        loose_models: dict[str, str] | None = None,
         use_pose: bool | None = None,
         grey_pass: bool | None = None,
         borders: bool | None = None,
+        lite_palms: bool | None = None,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
         require_choice("handedness", handedness, HANDEDNESS_MODES)
@@ -184,6 +196,8 @@ class ThoroughHandDetector(HandDetector):
             self.config = replace(self.config, grey_pass=grey)
         if borders is not None:
             self.config = replace(self.config, borders=replace(self.config.borders, enabled=bool(borders)))
+        if lite_palms is not None and bool(lite_palms) != (self.config.lite_palms is not None):
+            self.config = replace(self.config, lite_palms=self.config.search if lite_palms else None)
         self.max_hands = int(max_hands)
         self.min_presence = float(min_presence_confidence)
         self.handedness = handedness
@@ -193,9 +207,15 @@ class ThoroughHandDetector(HandDetector):
         self.search = PalmSearch(palm, self.config.search)
         self.grey = GreyPass(palm, self.config.grey_pass)
         self.landmarks = HandLandmarkModel(self.model_path, threads=threads)
+        paths = loose_models or {}
+        self.lite_search = None
+        if self.config.lite_palms is not None:
+            lite = PalmDetector.lite(
+                paths.get(LITE_PALM_MODEL), threads=threads, min_score=min_detection_confidence
+            )
+            self.lite_search = PalmSearch(lite, self.config.lite_palms)
         self.body = None
         if self.config.use_pose:
-            paths = pose_models or {}
             self.body = BodyHandProposer(
                 pose_detector_path=paths.get("pose_detection.tflite"),
                 pose_landmark_path=paths.get("pose_landmark_full.tflite"),
@@ -209,11 +229,13 @@ class ThoroughHandDetector(HandDetector):
         """The regions to check, each with its priority
         (:func:`~fast_hamer_core.detection.regions.check_in_turn` checks them best first).
 
-        Palms rank first (by score, in [0.5, 1]), then the arms' regions (by wrist visibility, below 0.5),
-        so a palm region is checked before an arm region of the same hand (which is then skipped), and the
-        border regions last.
+        Palms rank first (by score, in [0.5, 1]; the full and the lite detector's together), then the
+        arms' regions (by wrist visibility, below 0.5), so a palm region is checked before an arm region
+        of the same hand (which is then skipped), and the border regions last.
         """
         found = [Region.from_palm(p) for p in self.search.find(rgb)]
+        if self.lite_search is not None:
+            found += [Region.from_palm(p) for p in self.lite_search.find(rgb)]
         if self.body is not None:
             found += [Region.from_arm(p) for p in self.body.propose(rgb)]
         height, width = rgb.shape[:2]

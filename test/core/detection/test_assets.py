@@ -9,14 +9,14 @@ import pytest
 
 from fast_hamer_core.detection import assets
 from fast_hamer_core.detection.assets import (
-    BODY_MODELS,
+    LOOSE_MODELS,
     MODEL_ENV,
     OFFICIAL_TASK_URL,
     TASK_MEMBERS,
     build_task_from_wheel,
     check_task,
-    ensure_body_model,
     ensure_detector_model,
+    ensure_loose_model,
 )
 
 
@@ -138,16 +138,16 @@ def test_real_bundle_holds_both_tflite_models(task_path):
 
 
 def _full_fake_wheel(path):
-    """A fake wheel with the hand models and the body models at their real paths."""
+    """A fake wheel with the hand models and the loose models at their real paths."""
     members = {
         TASK_MEMBERS["hand_detector.tflite"]: _fake_tflite(b"palm"),
         TASK_MEMBERS["hand_landmarks_detector.tflite"]: _fake_tflite(b"land"),
     }
-    members.update({wheel_name: _fake_tflite(name[:4].encode()) for name, wheel_name in BODY_MODELS.items()})
+    members.update({wheel_name: _fake_tflite(name[:4].encode()) for name, wheel_name in LOOSE_MODELS.items()})
     return _fake_wheel(path, members)
 
 
-def test_one_wheel_download_gives_the_bundle_and_the_body_models(tmp_path, monkeypatch):
+def test_one_wheel_download_gives_the_bundle_and_the_loose_models(tmp_path, monkeypatch):
     monkeypatch.delenv(MODEL_ENV, raising=False)
     downloads = []
 
@@ -157,34 +157,34 @@ def test_one_wheel_download_gives_the_bundle_and_the_body_models(tmp_path, monke
 
     monkeypatch.setattr(assets, "download_wheel", fake_download)
     models = tmp_path / "models"
-    body = {name: ensure_body_model(name, models_dir=models) for name in BODY_MODELS}
+    loose = {name: ensure_loose_model(name, models_dir=models) for name in LOOSE_MODELS}
     task = ensure_detector_model(models_dir=models)
-    assert len(downloads) == 1  # the first body model fetched everything
+    assert len(downloads) == 1  # the first loose model fetched everything
     assert check_task(task) == models / "detector" / "hand_landmarker.task"
-    for name, path in body.items():
+    for name, path in loose.items():
         assert path == models / "detector" / name
         assert path.read_bytes() == _fake_tflite(name[:4].encode())
     assert not list((models / "detector").glob("*.tmp"))
 
 
-def test_body_model_errors_are_clear(tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match="unknown body model"):
-        ensure_body_model("face.tflite", models_dir=tmp_path)
+def test_loose_model_errors_are_clear(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="unknown loose model"):
+        ensure_loose_model("face.tflite", models_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match=r"given.*missing\.tflite"):
-        ensure_body_model("pose_detection.tflite", tmp_path / "missing.tflite")
+        ensure_loose_model("pose_detection.tflite", tmp_path / "missing.tflite")
     (tmp_path / "text.tflite").write_text("not a model")
     with pytest.raises(ValueError, match="not a TFLite model"):
-        ensure_body_model("pose_detection.tflite", tmp_path / "text.tflite")
+        ensure_loose_model("pose_detection.tflite", tmp_path / "text.tflite")
     with pytest.raises(FileNotFoundError, match=r"pose_landmark_full\.tflite.*mediapipe==0\.10\.21"):
-        ensure_body_model("pose_landmark_full.tflite", models_dir=tmp_path / "m", allow_build=False)
+        ensure_loose_model("pose_landmark_full.tflite", models_dir=tmp_path / "m", allow_build=False)
     hand_only = _fake_wheel(tmp_path / "hand_only.whl")  # the hand models only: the body models are missing
     monkeypatch.setattr(assets, "download_wheel", lambda dest_dir, python=None: hand_only)
     with pytest.raises(FileNotFoundError, match=r"(?s)building it failed.*pose_detection\.tflite"):
-        ensure_body_model("pose_detection.tflite", models_dir=tmp_path / "m2")
+        ensure_loose_model("pose_detection.tflite", models_dir=tmp_path / "m2")
 
 
-def test_real_body_models_are_tflite():
-    for name in BODY_MODELS:
-        path = ensure_body_model(name)
+def test_real_loose_models_are_tflite():
+    for name in LOOSE_MODELS:
+        path = ensure_loose_model(name)
         with path.open("rb") as fh:
             assert fh.read(8)[4:8] == b"TFL3"

@@ -110,6 +110,34 @@ def test_palms_and_landmarks_agree_with_the_tasks_landmarker(
         assert 0.03 < np.ptp(hand.keypoints_3d, axis=0).max() < 0.3  # metric hand
 
 
+def test_the_lite_palm_detector_sees_the_palms_the_full_one_sees(palm_detector, landmark_model, load_photo):
+    """MediaPipe's lite palm model runs through the same decoding (anchors, NMS, hand region): on clear
+    photos it finds the full model's palms, and its hand regions hold the same hands."""
+    lite = PalmDetector.lite()
+    assert lite.model_path.name == "palm_detection_lite.tflite"
+    for name in ("hamer_test5.jpg", "fasthamer_sample2.jpg"):
+        rgb = load_photo(name)
+        full, found = palm_detector.detect(rgb), lite.detect(rgb)
+        assert len(found) == len(full) == 2
+        for palm in found:
+            assert 0.5 <= palm.score <= 1.0
+            centre = np.asarray(palm.hand_roi.center_px)
+            twin = min(full, key=lambda p: np.linalg.norm(np.asarray(p.hand_roi.center_px) - centre))
+            assert np.linalg.norm(np.asarray(twin.hand_roi.center_px) - centre) < 0.15 * twin.hand_roi.size_px
+            hand, reference = landmark_model.run(rgb, palm.hand_roi), landmark_model.run(rgb, twin.hand_roi)
+            assert hand.presence > 0.9 and (hand.p_right >= 0.5) == (reference.p_right >= 0.5)
+            span = np.ptp(reference.keypoints_2d, axis=0).max()
+            assert np.linalg.norm(hand.keypoints_2d - reference.keypoints_2d, axis=1).mean() < 0.05 * span
+
+
+def test_a_model_that_is_not_a_palm_detector_is_refused():
+    from fast_hamer_core.detection.assets import ensure_loose_model
+
+    pose_landmarks = ensure_loose_model("pose_landmark_full.tflite")  # a real TFLite model, 256x256 input
+    with pytest.raises(ValueError, match="not a palm detector's 192x192"):
+        PalmDetector(tflite_path=pose_landmarks)
+
+
 def test_landmarks_follow_the_hand_from_their_own_region(palm_detector, landmark_model, load_photo):
     """Tracking without a palm search: the region from this frame's landmarks finds the same hand in a
     shifted image, and the mirrored crop gives the same side."""

@@ -76,6 +76,25 @@ def test_two_small_hands_side_by_side_are_both_found(thorough_detector, load_pho
     assert len(dets) == 2
 
 
+@pytest.mark.parametrize("scale", [0.35, 0.45])
+def test_the_lite_palm_detector_finds_a_hand_the_full_one_misses(
+    thorough_detector, task_path, load_photo, scale
+):
+    """hamer_test1 shrunk onto a canvas of its own size: the girl's left hand on her knee (label box
+    124-216 x 478-550) gets no palm from the full palm detector in any window, nor a region from her arm
+    (the pose model takes the two people for one); the lite palm detector's palm leads to it."""
+    rgb = load_photo("hamer_test1.jpg")  # 848 x 565
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full_like(rgb, 90)
+    canvas[50 : 50 + small.shape[0], 80 : 80 + small.shape[1]] = small
+    centre = np.array([170.0, 514.0]) * scale + (80.0, 50.0)
+    with ThoroughHandDetector(model_path=task_path, lite_palms=False) as full_only:
+        assert full_only.lite_search is None
+        assert find_near(full_only.detect(canvas), centre, radius=40.0 * scale) is None
+    det = find_near(thorough_detector.detect(canvas), centre, radius=40.0 * scale)
+    assert det is not None and det.side == "left"
+
+
 def _found_at(x: float) -> HandCandidate:
     """A found hand whose keypoint box is x..x+100, y 0..100."""
     kp = np.array([[x, 0.0], [x + 100.0, 100.0]] + [[x + 50.0, 50.0]] * 19)  # (21, 2)
@@ -147,6 +166,10 @@ def test_mode_selects_the_detector_and_bad_options_are_named(task_path):
         assert isinstance(det, ThoroughHandDetector) and det.max_hands == 10
     with ThoroughHandDetector(model_path=task_path, use_pose=False) as det:
         assert det.body is None and not det.config.use_pose
+    no_lite = ThoroughConfig(lite_palms=None)
+    with ThoroughHandDetector(model_path=task_path, config=no_lite, lite_palms=True) as det:
+        assert det.config.lite_palms == det.config.search
+        assert det.lite_search.detector.model_path.name == "palm_detection_lite.tflite"
     people = PeopleSearchConfig(max_people=2, min_tile_score=0.7)
     with ThoroughHandDetector(model_path=task_path, config=ThoroughConfig(people=people)) as det:
         assert det.body.people.config is people
