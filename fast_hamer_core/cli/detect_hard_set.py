@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OUT/labels.json`): the photo shrunk onto a canvas of its own size (largest hand at 7 % / 3.5 % "
         "of the longer side), a tight close-up crop per hand, occluders pasted over every hand, darkened and "
         "low-contrast copies, and copies whose hands' skin is recoloured to gloves (synthetic gloves: the "
-        "hands keep their shape and shading); with --cases at_border, crops whose border cuts a hand off. "
+        "hands keep their shape and shading); with --cases at_border, crops whose border cuts a hand off; "
+        "with --cases no_hands, crops that show no hand (every detection there is a false hand). "
         "Deterministic for a --seed. "
         "Details: fast_hamer_core/evaluation/hard_cases.py.",
         epilog="example: fast-hamer detect-hard-set --images ../shared/data/hands --out hard_hands && "

@@ -20,6 +20,11 @@ whose labels went through exactly the same geometric change:
   one side (drawn: bottom, top, left or right), the hand :data:`BORDER_FILL` of the crop, resized to
   :data:`CLOSE_UP_SIDE_PX`: a hand reaching into view, as a robot's or a first-person camera sees it
   (the scoring labels it ``at_border`` from its box);
+- ``no_hands``: :data:`NO_HANDS_CROPS` square crops per photo that show no hand (each at least
+  :data:`NO_HANDS_MARGIN` of a hand's size away from every labelled hand's box, ignored ones too), of
+  :data:`NO_HANDS_SIDE` of the shorter side, resized to :data:`CLOSE_UP_SIDE_PX`: faces, hair, clothes,
+  furniture and objects seen up close, for false hands (their labels list no hand; every detection
+  there counts against precision);
 - ``gloved``: :data:`GLOVE_COPIES` copies, each in its own glove colour (:data:`gloves.GLOVES
   <fast_hamer_core.evaluation.gloves.GLOVES>`, drawn without repeats), where every hand's skin inside its
   box is recoloured with its shading kept (:mod:`~fast_hamer_core.evaluation.gloves`: synthetic gloves,
@@ -62,6 +67,11 @@ CLOSE_UP_MAX_UPSCALE: float = 4.0
 #: Hands at the border: the hand's longer side over the crop's, and the share of its box the border cuts.
 BORDER_FILL: float = 0.45
 BORDER_CUT: tuple[float, float] = (0.2, 0.35)
+#: Hand-free crops: how many per photo, their side over the photo's shorter side (drawn in this range),
+#: and the margin around every hand's box (a fraction of its longer side) they keep clear of.
+NO_HANDS_CROPS: int = 6
+NO_HANDS_SIDE: tuple[float, float] = (0.25, 0.6)
+NO_HANDS_MARGIN: float = 0.3
 #: Fraction of a hand's box covered by its occluder (drawn uniformly in this range).
 OCCLUDER_AREA: tuple[float, float] = (0.25, 0.4)
 #: A hand cut by a crop is kept if this fraction of its box area stays in the image, else ignored.
@@ -366,7 +376,35 @@ def make_gloved(rgb: np.ndarray, image: LabelledImage, rng: np.random.Generator)
 
 Maker = Callable[[np.ndarray, LabelledImage, np.random.Generator], list[HardCase]]
 
+
 #: Registry: maker name -> function, in the order they run.
+def make_no_hands(rgb: np.ndarray, image: LabelledImage, rng: np.random.Generator) -> list[HardCase]:
+    """Up to :data:`NO_HANDS_CROPS` square crops clear of every hand (:data:`NO_HANDS_MARGIN` around each
+    box), each resized to :data:`CLOSE_UP_SIDE_PX`; fewer when the photo has no room (200 draws each)."""
+    boxes = np.array([hand.box for hand in image.hands], dtype=np.float64).reshape(-1, 4)
+    margin = NO_HANDS_MARGIN * np.max(boxes[:, 2:] - boxes[:, :2], axis=1, initial=0.0)[:, None]  # (N, 1)
+    keep_clear = np.concatenate([boxes[:, :2] - margin, boxes[:, 2:] + margin], axis=1)  # (N, 4)
+    shorter = float(min(image.width, image.height))
+    cases = []
+    for _ in range(200 * NO_HANDS_CROPS):
+        if len(cases) == NO_HANDS_CROPS:
+            break
+        size = int(rng.uniform(*NO_HANDS_SIDE) * shorter)
+        left = int(rng.integers(0, image.width - size + 1))
+        top = int(rng.integers(0, image.height - size + 1))
+        clear = (
+            (keep_clear[:, 0] >= left + size)
+            | (keep_clear[:, 2] <= left)
+            | (keep_clear[:, 1] >= top + size)
+            | (keep_clear[:, 3] <= top)
+        )
+        if clear.all():
+            shrink = cv2.INTER_AREA if size > CLOSE_UP_SIDE_PX else cv2.INTER_CUBIC
+            name = _name(image, "no_hands", len(cases))
+            cases.append(_square_crop(rgb, image, left, top, size, name, shrink))
+    return cases
+
+
 MAKERS: dict[str, Maker] = {
     "small": make_small,
     "tiny": make_tiny,
@@ -376,9 +414,10 @@ MAKERS: dict[str, Maker] = {
     "low_contrast": make_low_contrast,
     "gloved": make_gloved,
     "at_border": make_at_border,
+    "no_hands": make_no_hands,
 }
 #: What ``fast-hamer detect-hard-set`` makes unless ``--cases`` says otherwise: the sets the README's
-#: detector tables were measured on. ``at_border`` came later and is asked for by name.
+#: detector tables were measured on. ``at_border`` and ``no_hands`` came later and are asked for by name.
 DEFAULT_MAKERS: tuple[str, ...] = ("small", "tiny", "close_up", "occluded", "dark", "low_contrast", "gloved")
 
 

@@ -110,6 +110,21 @@ def test_at_border_crops_cut_each_hand_on_one_side():
         assert 1 - high - 0.02 <= sorted(kept)[0] <= 1 - low + 0.02  # the other cut by the drawn share
 
 
+def test_no_hands_crops_show_no_hand_and_list_none():
+    rgb, image = _painted(1280, 960)
+    cases = make_hard_cases(rgb, image, seed=2, makers=["no_hands"])
+    assert len(cases) == hard_cases.NO_HANDS_CROPS
+    assert len({case.labels.file for case in cases}) == len(cases)  # p__no_hands_0.jpg, ...
+    for case in cases:
+        assert case.image.shape[:2] == (case.labels.height, case.labels.width) == (512, 512)
+        assert case.labels.hands == []
+        assert (np.abs(case.image.astype(int) - HAND_RGB).max(-1) < 60).mean() == 0.0  # no hand pixel
+    # A photo that hands fill leaves no room: no crop rather than a crop on a hand.
+    full, crowded = _painted(400, 300)
+    crowded.hands = [LabelledHand([0, 0, 400, 300])]
+    assert make_hard_cases(full, crowded, seed=0, makers=["no_hands"]) == []
+
+
 def test_small_and_tiny_reach_their_target_size():
     rgb, image = _painted()
     for maker, target in (("small", hard_cases.SMALL_TARGET_REL), ("tiny", hard_cases.TINY_TARGET_REL)):
