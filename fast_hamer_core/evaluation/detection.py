@@ -234,6 +234,8 @@ def summarise(scores: Sequence[ImageScore]) -> dict:
         "detections": detections,
         "true_positives": found,
         "false_positives": detections - found,
+        #: false positives on no labelled hand at all (not a duplicate, not a misplaced box)
+        "false_hands": detections - found - duplicates - misplaced,
         "duplicates": duplicates,
         "misplaced": misplaced,
         "precision": _ratio(found, detections),
@@ -264,6 +266,7 @@ def format_summary(summary: dict, title: str = "") -> str:
         ("precision", fraction_text(summary["true_positives"], summary["detections"])),
         ("duplicates (one hand twice)", str(summary["duplicates"])),
         ("misplaced (on a hand, IoU too low)", str(summary["misplaced"])),
+        ("false hands (on no hand)", str(summary["false_hands"])),
         ("side accuracy (side known)", fraction_text(summary["side_correct"], summary["hands_with_side"])),
         ("mean IoU of matches", "-" if summary["mean_iou"] is None else f"{summary['mean_iou']:.2f}"),
         ("ms per image, mean / median", f"{ms('ms_per_image_mean')} / {ms('ms_per_image_median')}"),

@@ -44,6 +44,7 @@ def format_comparison(summaries: Mapping[str, dict], title: str = "", unit: str 
         ("recall, all hands", [fraction_text(s["found"], s["hands"]) for s in summaries.values()]),
         ("precision", [fraction_text(s["true_positives"], s["detections"]) for s in summaries.values()]),
         ("duplicates (one hand twice)", [str(s["duplicates"]) for s in summaries.values()]),
+        ("false hands (on no hand)", [str(s["false_hands"]) for s in summaries.values()]),
         (
             "side accuracy (side known)",
             [fraction_text(s["side_correct"], s["hands_with_side"]) for s in summaries.values()],

@@ -57,11 +57,14 @@ def test_duplicates_count_against_precision_and_sides_are_scored():
     assert (summary["hands"], summary["found"], summary["detections"]) == (3, 2, 4)
     assert summary["precision"] == pytest.approx(0.5)
     assert summary["duplicates"] == 1 and summary["false_positives"] == 2
+    assert summary["false_hands"] == 1  # the background one; the duplicate is counted on its own
     assert (summary["side_correct"], summary["hands_with_side"]) == (1, 2)
     assert summary["kinds"]["clear"] == {"hands": 2, "found": 2, "recall": 1.0}
     assert summary["kinds"]["tiny"]["hands"] == 1 and summary["kinds"]["small"]["recall"] == 0.0
     table = format_summary(summary)
     assert "2/3 (67 %)" in table and "2/4 (50 %)" in table and "tiny" in table
+    (false_row,) = [line for line in table.splitlines() if line.startswith("false hands (on no hand)")]
+    assert false_row.split()[-1] == "1"
     assert "gloved" not in table  # kinds without hands have no row
 
 
@@ -93,6 +96,7 @@ def test_misplaced_and_ignored_detections():
     summary = summarise([score])
     assert (summary["hands"], summary["found"], summary["detections"], summary["misplaced"]) == (1, 0, 1, 1)
     assert summary["precision"] == 0.0 and summary["kinds"]["clear"]["hands"] == 1
+    assert summary["false_hands"] == 0  # on a hand, only misplaced
     # The ignore flag survives a round trip through the file format; a non-boolean is refused.
     assert parse_labels({"images": [image.to_dict()]})[0].hands[1].ignore is True
     bad = {"file": "a.jpg", "width": 9, "height": 9, "hands": [{"box": [0, 0, 4, 4], "ignore": "yes"}]}
