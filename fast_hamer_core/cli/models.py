@@ -116,7 +116,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             print(f"archive sha256 {result.archive_sha256} (recorded in {store.Manifest(root).path})")
         return 0
     if args.asset == "detector":
-        from fast_hamer_core.detection.assets import ensure_detector_model
+        from fast_hamer_core.detection.assets import LOOSE_MODELS, ensure_detector_model, ensure_loose_model
 
         task = ensure_detector_model(models_dir=root)
         manifest = store.Manifest(root)
@@ -124,6 +124,11 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             manifest.record(task, kind="detector", name="detector", source="fast-hamer models fetch detector")
             manifest.save()
         print(f"detector model: {task} ({_size(task.stat().st_size)})")
+        # The thorough and stream detectors' loose models (body models, lite palm detector): the first
+        # missing one fetches the wheel once, which writes every missing model.
+        for name in LOOSE_MODELS:
+            path = ensure_loose_model(name, models_dir=root)
+            print(f"  and {path.name}: {path} ({_size(path.stat().st_size)})")
         return 0
     # mano: licence-gated, never downloaded
     from fast_hamer_core.mano import MANO_URL
@@ -190,8 +195,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fetch",
         "download / build an asset: hamer, detector (mano: explains the licence)",
         "hamer: download HaMeR's demo-data archive (resumable, progress bar, disk space checked) and "
-        "extract only hamer.ckpt + model_config.yaml. detector: build hand_landmarker.task from the "
-        "mediapipe 0.10.21 wheel. mano: how to get the licence-gated MANO model.",
+        "extract only hamer.ckpt + model_config.yaml. detector: build hand_landmarker.task and the loose "
+        "models (body models, lite palm detector) from the mediapipe 0.10.21 wheel. mano: how to get the "
+        "licence-gated MANO model.",
         _cmd_fetch,
     )
     fetch.add_argument("asset", choices=("hamer", "detector", "mano"))

@@ -300,7 +300,7 @@ def ensure_loose_model(
     fix = (
         f"no {name} found at {target}. It comes from the {WHEEL_REQUIREMENT} wheel "
         f"(`pip download --no-deps {WHEEL_REQUIREMENT}`, member {LOOSE_MODELS[name]}); "
-        f"`fast-hamer models fetch detector` with an empty {target.parent} writes it"
+        f"`fast-hamer models fetch detector` writes it"
     )
     if not allow_build:
         raise FileNotFoundError(fix)

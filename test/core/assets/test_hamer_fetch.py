@@ -116,8 +116,23 @@ def test_cli_fetch_hamer_and_detector(file_server, hamer_files, task_file, model
     assert (models_dir / "downloads" / "hamer_demo_data.tar.gz").is_file()  # kept on request
 
     # detector: an existing bundle in the models dir is checked and recorded (building needs pip + network)
+    from fast_hamer_core.detection import assets
+
     (models_dir / "detector").mkdir()
     shutil.copy(task_file, models_dir / "detector" / "hand_landmarker.task")
+    for name in assets.LOOSE_MODELS:
+        (models_dir / "detector" / name).write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(64))  # a TFLite header
     monkeypatch.delenv("FAST_HAMER_DETECTOR_MODEL", raising=False)
     assert run_cli("fetch", "detector") == 0
     assert Manifest(models_dir).checksum_status(models_dir / "detector" / "hand_landmarker.task") == "ok"
+    out = capsys.readouterr().out
+    assert all(str(models_dir / "detector" / name) in out for name in assets.LOOSE_MODELS)
+    # A loose model missing (a models folder from before the lite palm detector): fetched, not skipped.
+    (models_dir / "detector" / "palm_detection_lite.tflite").unlink()
+
+    def no_index(dest_dir, python=None):
+        raise RuntimeError("no package index here")
+
+    monkeypatch.setattr(assets, "download_wheel", no_index)
+    with pytest.raises(FileNotFoundError, match=r"(?s)palm_detection_lite\.tflite.*no package index here"):
+        run_cli("fetch", "detector")
