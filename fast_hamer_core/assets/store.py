@@ -266,6 +266,16 @@ def student_checkpoints(
     return found
 
 
+#: What each of the detector's loose models (:data:`fast_hamer_core.detection.assets.LOOSE_MODELS`) is
+#: for, in the listing.
+LOOSE_MODEL_USES: dict[str, str] = {
+    "pose_detection.tflite": "hands at people's arms (thorough, stream): finds people",
+    "pose_landmark_full.tflite": "hands at people's arms (thorough, stream): each person's arms",
+    "hand_recrop.tflite": "hands at people's arms (thorough, stream): a hand's region from its arm",
+    "palm_detection_lite.tflite": "thorough detection: the second (lite) palm detector",
+}
+
+
 def known_assets(models_dir: str | os.PathLike | None = None) -> list[Asset]:
     """Every asset slot: teacher (+ its config), MANO, detector, each student checkpoint present
     (or one placeholder row when there is none)."""
@@ -300,6 +310,18 @@ def known_assets(models_dir: str | os.PathLike | None = None) -> list[Asset]:
             "hand detection (MediaPipe HandLandmarker): node, infer",
             "fast-hamer models fetch detector",
         ),
+    ]
+    # The wheel's loose models beside the bundle: built with it, or on first use (optional here).
+    assets += [
+        Asset(
+            Path(file_name).stem,
+            "detector",
+            paths.detector_dir(models_dir) / file_name,
+            needed_for,
+            "fast-hamer models fetch detector (or built on first use)",
+            optional=True,
+        )
+        for file_name, needed_for in LOOSE_MODEL_USES.items()
     ]
     students = student_checkpoints(models_dir)
     for path, _ in students:

@@ -11,7 +11,7 @@ from fixtures.cli import run_cli as run_subcommand
 from fixtures.mano import write_synthetic_mano_npz
 
 from fast_hamer_core.assets.identify import import_asset
-from fast_hamer_core.assets.store import Manifest, resolve_checkpoint
+from fast_hamer_core.assets.store import LOOSE_MODEL_USES, Manifest, resolve_checkpoint
 from fast_hamer_core.cli import models as models_cli
 
 
@@ -136,6 +136,27 @@ def test_verify_passes_on_good_assets(full_models_dir, capsys):
     out = capsys.readouterr().out
     assert out.count("[ok]") == 5 and "BROKEN" not in out
     assert "backbone + head keys present" in out and "778 vertices" in out
+    assert out.count("[missing] detector") == len(LOOSE_MODEL_USES)  # not imported: built on first use
+    assert all(f"{name} (optional)" in out for name in LOOSE_MODEL_USES)
+
+
+def test_the_loose_models_are_listed_and_checked(models_dir, capsys):
+    from fast_hamer_core.detection.assets import LOOSE_MODELS
+
+    assert set(LOOSE_MODEL_USES) == set(LOOSE_MODELS)  # every file the detectors resolve has its row
+    folder = models_dir / "detector"
+    folder.mkdir(parents=True)
+    for name in LOOSE_MODELS:
+        (folder / name).write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(64))  # a TFLite header
+    (folder / "hand_recrop.tflite").write_bytes(b"<html>not found</html>")  # a bad download
+    assert run_cli("list") == 0
+    out = capsys.readouterr().out
+    assert "the second (lite) palm detector" in _row(out, "palm_detection_lite ")
+    assert run_cli("verify") == 1
+    out = capsys.readouterr().out
+    assert out.count("[ok] detector") == len(LOOSE_MODELS) - 1
+    recrop = next(b for b in out.split("\n[") if "hand_recrop.tflite" in b)
+    assert recrop.startswith("broken]") and "not a TFLite model" in recrop
 
 
 def test_verify_reports_what_is_broken(full_models_dir, hamer_state_keys, tiny_student, capsys):
