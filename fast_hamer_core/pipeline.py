@@ -105,6 +105,7 @@ class HandReconstructor:
         max_unconfirmed_frames: int = 5,
         scan_windows: bool = True,
         body_every: int = 15,
+        lite_palms: bool = True,
         detector: str = "mediapipe",
         detection_mode: str = "fast",
     ) -> HandReconstructor:
@@ -122,7 +123,8 @@ class HandReconstructor:
         most ``max_unconfirmed_frames`` frames without a detection; ``scan_windows``: each palm search also
         looks at one window of the photo search (padded image, then tiles, in turn) for close-up and small
         hands; ``body_every``: every that many frames the body models look for hands at people's arms (0:
-        never) (:class:`~fast_hamer_core.detection.stream.StreamHandDetector`).
+        never); ``lite_palms``: each whole-image palm search runs the lite palm detector too
+        (:class:`~fast_hamer_core.detection.stream.StreamHandDetector`).
         ``detector``: ``"mediapipe"`` (``detector_model`` = its ``.task``, optional) or ``"yolo"``
         (``detector_model`` = the YOLO ``.pt`` weights, e.g. WiLoR's; boxes only, so it needs a mesh model).
         ``detection_mode``: ``"fast"`` (MediaPipe's landmarker) or ``"thorough"`` (multi-scale + body search,
@@ -186,6 +188,7 @@ class HandReconstructor:
                 search_every=search_every,
                 scan_windows=scan_windows,
                 body_every=body_every,
+                lite_palms=lite_palms,
                 **backend,
                 **common,
             )

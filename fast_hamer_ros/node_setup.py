@@ -86,6 +86,7 @@ def build_reconstructor(params: dict[str, Any]):
         search_every=params["stream.search_every_frames"],
         scan_windows=params["stream.scan_windows"],
         body_every=params["stream.body_every_frames"],
+        lite_palms=params["stream.lite_palms"],
         max_unconfirmed_frames=params["stream.max_unconfirmed_frames"],
     )
     if not params["tracking.enabled"]:

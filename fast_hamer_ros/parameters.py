@@ -151,6 +151,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "palm detector does not see (holding things, gloved, small) at the end of a visible arm. 0: "
               "never; 4k frames while every arm seen has its hand followed. About 27 ms more on that frame "
               "(the body models, one person).", True, range=(0, 300)),
+    ParamSpec("stream.lite_palms", True, "Stream mode: every whole-image palm search runs MediaPipe's lite "
+              "palm detector too (the photo detector's second palm detector, which sees some hands the full "
+              "one misses); about 6 ms more per search.", True),
     ParamSpec("stream.max_unconfirmed_frames", 5, "Stream mode, mesh: frames a hand is carried by "
               "reconstruction without a detection before its track ends.", True, range=(0, 100)),
     ParamSpec("stream.overlap", True, "Stream mode: detect the next frame while the network and "

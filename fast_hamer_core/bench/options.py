@@ -107,6 +107,7 @@ class BenchOptions:
     rate_hz: float = 30.0
     search_every: int = 10
     body_every: int = 15
+    lite_palms: bool = True
     max_unconfirmed_frames: int = 5
 
     def validate(self) -> None:

@@ -80,7 +80,10 @@ def build_mode(mode: str, runner: RuntimeHandModel | None, opts: BenchOptions):
     tracking: dict[str, Any] = {"ttl_frames": 5, "one_euro": {"min_cutoff": 1.0, "beta": 10.0}}
     if mode == "stream":
         detector = StreamHandDetector(
-            model_path=opts.detector_model, search_every=opts.search_every, body_every=opts.body_every
+            model_path=opts.detector_model,
+            search_every=opts.search_every,
+            body_every=opts.body_every,
+            lite_palms=opts.lite_palms,
         )
         if runner is not None:
             tracking["max_unconfirmed_frames"] = opts.max_unconfirmed_frames

@@ -87,6 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "0: never; default 15)",
     )
     p.add_argument(
+        "--lite-palms",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--stream: every whole-image palm search runs the lite palm detector too (node: "
+        "stream.lite_palms; default on)",
+    )
+    p.add_argument(
         "--max-unconfirmed-frames",
         type=int,
         default=5,
@@ -145,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         rate_hz=args.rate,
         search_every=args.search_every,
         body_every=args.body_every,
+        lite_palms=args.lite_palms,
         max_unconfirmed_frames=args.max_unconfirmed_frames,
     )
     result = bench.run_bench(opts, progress=lambda msg: print(msg, file=sys.stderr, flush=True))

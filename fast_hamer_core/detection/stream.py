@@ -13,7 +13,9 @@ Per frame (:meth:`StreamHandDetector.detect`):
    tracker carries by reconstruction) are looked at too, so such a hand is picked up again as soon as
    the landmark model sees it, without waiting for the next palm search.
 2. **Search.** The palm detector searches the whole image when no hand is tracked, in the frame a hand was
-   lost, and every ``search_every`` frames otherwise (new hands walk in); palms not already tracked are
+   lost, and every ``search_every`` frames otherwise (new hands walk in), and with ``lite_palms`` MediaPipe's
+   lite palm detector searches it too (:meth:`~fast_hamer_core.detection.blaze.PalmDetector.lite`, the photo
+   detector's second palm detector: it sees some hands the full one misses); palms not already tracked are
    confirmed by the landmark model (presence) and become tracked hands, up to ``max_hands``. With
    ``scan_windows`` the palm detector also looks at one more window of the photo detector's multi-scale
    search (:func:`~fast_hamer_core.detection.search.search_windows`: the padded image, where a hand
@@ -68,6 +70,7 @@ from fast_hamer_core.detection.base import (
     require_fractions,
 )
 from fast_hamer_core.detection.blaze import (
+    LITE_PALM_MODEL,
     HandLandmarkModel,
     HandLandmarks,
     Palm,
@@ -77,7 +80,13 @@ from fast_hamer_core.detection.blaze import (
 )
 from fast_hamer_core.detection.grey import GreyPassConfig
 from fast_hamer_core.detection.merge import DuplicateRule, box_cover, without_finger_fits
-from fast_hamer_core.detection.search import grey_copy, palms_in_window, search_windows
+from fast_hamer_core.detection.search import (
+    SearchConfig,
+    grey_copy,
+    merge_palms,
+    palms_in_window,
+    search_windows,
+)
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
 
@@ -90,6 +99,9 @@ GREY_MIN_PRESENCE: float = GreyPassConfig().min_presence
 BODY_SETTLED_FACTOR: int = 4
 #: The photo detector's rule for one hand seen twice (its nested part is what the stream detector uses).
 DUPLICATES = DuplicateRule()
+#: The full and the lite palm detector's palms of one hand are merged at this IoU (the photo search's
+#: merge across windows).
+PALM_MERGE_IOU: float = SearchConfig().merge_iou
 
 
 @dataclass
@@ -160,7 +172,10 @@ class StreamHandDetector(HandDetector):
         body_every: every that many frames, in a frame without a palm or window search, hands are looked
             for at the ends of people's arms (module docstring); 0: never (and the body models are not
             loaded).
-        body_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models.
+        body_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models
+            (and of the lite palm detector, ``"palm_detection_lite.tflite"``).
+        lite_palms: every whole-image search runs the lite palm detector too (about 6 ms more per
+            search; module docstring).
     """
 
     name = "mediapipe_stream"
@@ -184,6 +199,7 @@ class StreamHandDetector(HandDetector):
         min_window_presence: float = MIN_WINDOW_PRESENCE,
         body_every: int = 15,
         body_models: dict[str, str] | None = None,
+        lite_palms: bool = True,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
         require_choice("handedness", handedness, HANDEDNESS_MODES)
@@ -211,6 +227,10 @@ class StreamHandDetector(HandDetector):
         self.scan_windows = bool(scan_windows)
         self.min_window_presence = max(float(min_window_presence), self.min_presence)
         self.palms = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
+        self.lite_palms = None
+        if lite_palms:
+            lite_path = (body_models or {}).get(LITE_PALM_MODEL)
+            self.lite_palms = PalmDetector.lite(lite_path, threads, min_score=min_detection_confidence)
         self.landmarks = HandLandmarkModel(self.palms.model_path, threads=threads)
         self.model_path = self.palms.model_path
         self.body_every = int(body_every)
@@ -357,11 +377,14 @@ class StreamHandDetector(HandDetector):
         return bool(iou.max() > self.duplicate_iou)
 
     def _search(self, rgb: np.ndarray) -> None:
-        """Palm search over the whole image; untracked palms confirmed by the landmark model become
-        tracked hands."""
+        """Palm search over the whole image (the full palm detector's palms, then the lite one's);
+        untracked palms confirmed by the landmark model become tracked hands."""
         self.counts.palm_searches += 1
         self._since_search = 0
-        self._adopt(rgb, self.palms.detect(rgb), self.min_presence, from_window=False)
+        palms = self.palms.detect(rgb)
+        if self.lite_palms is not None:  # one palm per hand that both detectors see (weighted NMS)
+            palms = merge_palms(palms + self.lite_palms.detect(rgb), self.palms, PALM_MERGE_IOU)
+        self._adopt(rgb, palms, self.min_presence, from_window=False)
 
     def _search_window(self, rgb: np.ndarray) -> None:
         """Palm search in the next extra window (padded image, the tiles, then the whole grey copy, in

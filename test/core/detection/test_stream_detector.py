@@ -15,6 +15,7 @@ from fast_hamer_core.detection.blaze import HandLandmarks
 from fast_hamer_core.detection.merge import nested_fit
 from fast_hamer_core.detection.stream import BODY_SETTLED_FACTOR, DUPLICATES, StreamHandDetector, _TrackedHand
 from fast_hamer_core.evaluation.clips import labelled_clip
+from fast_hamer_core.evaluation.detection import box_iou
 from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
 from fast_hamer_core.evaluation.hard_cases import make_hard_cases
 from fast_hamer_core.frames import FrameReader, moving_sequence
@@ -144,6 +145,28 @@ def test_extra_windows_find_small_hands_that_the_whole_image_search_misses(task_
         assert detection.keypoints_2d.shape == (21, 2) and np.isfinite(detection.keypoints_2d).all()
 
 
+def test_the_lite_palm_detector_finds_a_hand_the_full_one_misses(task_path, load_photo):
+    """hamer_test1 at 0.35 on a canvas of its own size: the full palm detector's whole-image search sees the
+    woman's raised hand only; the lite one's palm leads to her other hand (keypoint centre about
+    (436, 376) in the photo) too. (Windows and arms off: the whole-image search alone.)"""
+    photo = load_photo("hamer_test1.jpg")
+    scale, offset = 0.35, np.array([80.0, 50.0])
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full_like(photo, 90)
+    canvas[50 : 50 + small.shape[0], 80 : 80 + small.shape[1]] = small
+    other_hand = np.array([436.0, 376.0]) * scale + offset
+
+    def near(detections) -> bool:
+        return any(np.linalg.norm(d.keypoints_2d.mean(0) - other_hand) < 10.0 for d in detections)
+
+    full_only = StreamHandDetector(task_path, lite_palms=False, scan_windows=False, body_every=0)
+    both = StreamHandDetector(task_path, scan_windows=False, body_every=0)
+    assert full_only.lite_palms is None and both.lite_palms.model_path.name == "palm_detection_lite.tflite"
+    assert not any(near(full_only.detect(canvas)) for _ in range(3))
+    assert near(both.detect(canvas)) and both.counts.palm_searches == 1  # the first search finds it
+    assert len(both.detect(canvas)) == 2  # followed, and one hand each (the palms of one hand merged)
+
+
 def _hamer5_far(load_photo, hide_right_hand: bool = False) -> np.ndarray:
     """hamer_test5 at a fifth of a 640x480 grey canvas's width; optionally her right hand painted over."""
     photo = load_photo("hamer_test5.jpg")
@@ -165,8 +188,9 @@ def test_people_s_arms_lead_to_a_hand_the_palm_searches_miss(task_path, load_pho
     """hamer_test5 far away: the palm searches (whole image and the windows) follow one of her hands; her
     arms lead to both."""
     frames = _moving(_hamer5_far(load_photo), 20)
-    palms_only = StreamHandDetector(task_path, body_every=0)
-    with_arms = StreamHandDetector(task_path, body_every=15)
+    # The lite palm detector off: with it the whole-image search sees both hands of this canvas.
+    palms_only = StreamHandDetector(task_path, body_every=0, lite_palms=False)
+    with_arms = StreamHandDetector(task_path, body_every=15, lite_palms=False)
     assert palms_only.body is None  # the body models are not even loaded
     found_palms = [len(palms_only.detect(f)) for f in frames]
     found = [with_arms.detect(f) for f in frames]
@@ -204,17 +228,24 @@ def test_an_arm_without_its_hand_is_looked_at_again_every_period(task_path, load
 def test_a_track_that_slides_onto_another_hand_takes_that_hand_s_side(task_path, load_photo):
     """Two close-ups of hamer_test5 played as one stream (the seed-0 close_up hard cases): the second crop
     shows her left hand where the first showed her right, and the followed region slides onto it. The
-    settled side is re-checked every 15 frames, so the track becomes "left"; without re-checks it stays
-    "right" for the whole second clip."""
+    settled side is re-checked every 15 frames, so the track on her left hand becomes "left"; without
+    re-checks it stays "right" for the whole second clip. (Her right hand, in the crop too, is picked up
+    as a hand of its own.)"""
     image = next(i for i in load_labels(SHARED_LABELS_PATH) if i.file == "hamer_test5.jpg")
     first, second = make_hard_cases(load_photo("hamer_test5.jpg"), image, seed=0, makers=["close_up"])
     frames = [f for f, _ in labelled_clip(first.image, first.labels, 30)]
-    frames += [f for f, _ in labelled_clip(second.image, second.labels, 30)]
+    second_clip = list(labelled_clip(second.image, second.labels, 30))
+    frames += [f for f, _ in second_clip]
+    last = second_clip[-1][1]
+    (left_hand,) = [h for h in last.hands if h.side == "left"]
     sides = {}
     for every in (0, 15):
         det = StreamHandDetector(task_path, side_recheck_every=every, body_every=0)
-        sides[every] = [[d.side for d in det.detect(f)] for f in frames][-1]
-    assert sides == {0: ["right"], 15: ["left"]}
+        detections = [det.detect(f) for f in frames][-1]
+        on_left = max(detections, key=lambda d: box_iou(d.box[None], left_hand.box[None])[0, 0])
+        assert box_iou(on_left.box[None], left_hand.box[None])[0, 0] > 0.5
+        sides[every] = on_left.side
+    assert sides == {0: "right", 15: "left"}
 
 
 def test_a_finger_fitted_as_a_small_hand_is_dropped_inside_a_followed_hand(task_path):
