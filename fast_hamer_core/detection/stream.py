@@ -44,7 +44,9 @@ Per frame (:meth:`StreamHandDetector.detect`):
    which makes the side mirror-consistent like the photo detector's flip pass, at the cost of one
    landmark pass instead of a second whole-image search. The side is the mean evidence of those passes;
    it is established once it is ``side_margin`` away from 0.5 (or after ``max_mirror_passes``), and from
-   then on the hand keeps it without mirror passes (the tracker's hysteresis still guards it downstream).
+   then on the hand keeps it with one mirror pass every ``side_recheck_every`` frames, which decides it anew
+   when it contradicts the side (the rule: :class:`~fast_hamer_core.detection.stream_tracks.SideRule`; the
+   tracker's hysteresis still guards the side downstream).
    ``handedness="raw"`` uses the plain passes' evidence and no mirror pass.
 
 :attr:`StreamHandDetector.counts` says how many frames, palm searches, landmark and mirror passes ran
@@ -57,7 +59,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -87,6 +89,7 @@ from fast_hamer_core.detection.search import (
     palms_in_window,
     search_windows,
 )
+from fast_hamer_core.detection.stream_tracks import SideRule, TrackedHand
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
 
@@ -125,25 +128,6 @@ class StreamCounts:
             "landmark_passes_per_frame": self.landmark_passes / n if self.frames else 0.0,
             "mirror_passes_per_frame": self.mirror_passes / n if self.frames else 0.0,
         }
-
-
-@dataclass
-class _TrackedHand:
-    """One hand the detector follows."""
-
-    landmarks: HandLandmarks
-    evidence: list[float] = field(default_factory=list)  #: p(right) of each side decision made
-    mirror_passes: int = 0
-    grey: bool = False  #: found on the grey copy of the image (a glove), and followed there
-    since_side_check: int = 0  #: frames since the last side evidence (re-checks of a settled side)
-
-    @property
-    def p_right(self) -> float:
-        return float(np.mean(self.evidence)) if self.evidence else self.landmarks.p_right
-
-    @property
-    def box(self) -> np.ndarray:
-        return box_from_keypoints(self.landmarks.keypoints_2d)
 
 
 class StreamHandDetector(HandDetector):
@@ -213,16 +197,12 @@ class StreamHandDetector(HandDetector):
             duplicate_iou=duplicate_iou,
             min_window_presence=min_window_presence,
         )
-        if not 0.0 <= side_margin < 0.5:
-            raise ValueError(f"side_margin must be in [0, 0.5), got {side_margin}")
         self.max_hands = int(max_hands)
         self.min_presence = float(min_presence_confidence)
         self.search_every = int(search_every)
         self.handedness = handedness
         self.mirrored_input = bool(mirrored_input)
-        self.side_margin = float(side_margin)
-        self.max_mirror_passes = int(max_mirror_passes)
-        self.side_recheck_every = int(side_recheck_every)
+        self.sides = SideRule(float(side_margin), int(max_mirror_passes), int(side_recheck_every))
         self.duplicate_iou = float(duplicate_iou)
         self.scan_windows = bool(scan_windows)
         self.min_window_presence = max(float(min_window_presence), self.min_presence)
@@ -251,7 +231,7 @@ class StreamHandDetector(HandDetector):
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Forget every tracked hand (a new stream); counts are kept (see :meth:`reset_counts`)."""
-        self._hands: list[_TrackedHand] = []
+        self._hands: list[TrackedHand] = []
         self._since_search = 0
         self._search_next = True
         self._window_turn = 0  # which extra window the next search looks at
@@ -326,7 +306,7 @@ class StreamHandDetector(HandDetector):
 
     def _follow(self, rgb: np.ndarray) -> bool:
         """Landmarks of every tracked hand from its previous region; True when a hand was lost."""
-        kept: list[_TrackedHand] = []
+        kept: list[TrackedHand] = []
         for hand in self._hands:
             roi = self.landmarks.roi_from_landmarks(hand.landmarks.keypoints_2d)
             result = self.landmarks.run(self._view(rgb, hand.grey), roi)
@@ -348,28 +328,28 @@ class StreamHandDetector(HandDetector):
             keypoints = keypoints * self._scale
             if not np.isfinite(keypoints).all():
                 continue
-            probe = _TrackedHand(HandLandmarks(keypoints, np.zeros((21, 3)), 1.0, 0.5, None))
+            probe = TrackedHand(HandLandmarks(keypoints, np.zeros((21, 3)), 1.0, 0.5, None))
             if self._overlaps(probe, self._hands):
                 continue
             result = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(keypoints))
             self.counts.landmark_passes += 1
             if result.presence >= self.min_presence and np.isfinite(result.keypoints_2d).all():
-                hand = _TrackedHand(result)
+                hand = TrackedHand(result)
                 if not self._overlaps(hand, self._hands):
                     self._hands.append(hand)
 
-    def _without_duplicates(self, hands: list[_TrackedHand]) -> list[_TrackedHand]:
+    def _without_duplicates(self, hands: list[TrackedHand]) -> list[TrackedHand]:
         """Older hands first; a hand overlapping an earlier one by more than ``duplicate_iou`` goes, and so
         does a much smaller "hand" lying inside another's box (the landmark model's fit onto a hand's
         fingers: the photo detector's nested rule,
         :func:`~fast_hamer_core.detection.merge.without_finger_fits`)."""
-        out: list[_TrackedHand] = []
+        out: list[TrackedHand] = []
         for hand in hands:
             if not self._overlaps(hand, out):
                 out.append(hand)
         return [out[i] for i in without_finger_fits([h.landmarks.keypoints_2d for h in out], DUPLICATES)]
 
-    def _overlaps(self, hand: _TrackedHand, others: list[_TrackedHand]) -> bool:
+    def _overlaps(self, hand: TrackedHand, others: list[TrackedHand]) -> bool:
         """Whether ``hand`` overlaps one of ``others`` by more than ``duplicate_iou`` (the same hand)."""
         if not others:
             return False
@@ -441,7 +421,7 @@ class StreamHandDetector(HandDetector):
             self.counts.landmark_passes += 1
         if result.presence < self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
             return
-        hand = _TrackedHand(result)
+        hand = TrackedHand(result)
         if not (self._overlaps(hand, self._hands) or self._inside_tracked(hand)):
             self._hands.append(hand)
 
@@ -468,12 +448,12 @@ class StreamHandDetector(HandDetector):
             self.counts.landmark_passes += 1
             if result.presence < min_presence or not np.isfinite(result.keypoints_2d).all():
                 continue
-            hand = _TrackedHand(result, grey=grey)
+            hand = TrackedHand(result, grey=grey)
             if self._overlaps(hand, self._hands) or (from_window and self._inside_tracked(hand)):
                 continue
             self._hands.append(hand)
 
-    def _inside_tracked(self, hand: _TrackedHand) -> bool:
+    def _inside_tracked(self, hand: TrackedHand) -> bool:
         """Whether ``hand``'s box lies mostly (``DuplicateRule.nested_cover`` of its area) inside a tracked
         hand's box. For hands found in an extra window only: a tile cuts hands, and the landmark model,
         given a cut hand, fits a thin "hand" onto its fingers. (Whole-image palms keep the IoU rule, so that
@@ -481,34 +461,21 @@ class StreamHandDetector(HandDetector):
         cover = DUPLICATES.nested_cover
         return any(box_cover(hand.box, other.box) >= cover for other in self._hands)
 
-    def _side_settled(self, hand: _TrackedHand) -> bool:
-        if not hand.evidence:
-            return False
-        return abs(hand.p_right - 0.5) >= self.side_margin or hand.mirror_passes >= self.max_mirror_passes
-
-    def _decide_side(self, rgb: np.ndarray, hand: _TrackedHand) -> None:
-        """Add side evidence to a new or uncertain hand (a mirror pass in flip-consistent mode); re-check a
-        settled one every ``side_recheck_every`` frames and decide anew when the look contradicts it."""
-        hand.since_side_check += 1
-        settled = self._side_settled(hand)
-        if settled and not (self.side_recheck_every and hand.since_side_check >= self.side_recheck_every):
+    def _decide_side(self, rgb: np.ndarray, hand: TrackedHand) -> None:
+        """A side look at ``hand`` when :class:`~fast_hamer_core.detection.stream_tracks.SideRule` says
+        one is due: a mirror pass in flip-consistent mode, the plain look in raw mode."""
+        settled = self.sides.settled(hand)
+        if not self.sides.due(hand):
             return
-        hand.since_side_check = 0
         if self.handedness == "raw":
             p_right = hand.landmarks.p_right
         else:
             mirrored = self.landmarks.run(self._view(rgb, hand.grey), hand.landmarks.roi, mirror=True)
             self.counts.mirror_passes += 1
             p_right = 0.5 * (hand.landmarks.p_right + mirrored.p_right)
-        if settled:
-            other_side = (p_right - 0.5) * (hand.p_right - 0.5) < 0
-            if other_side and abs(p_right - 0.5) >= self.side_margin:  # another hand under this track now
-                hand.evidence, hand.mirror_passes = [p_right], 1
-            return
-        hand.evidence.append(p_right)
-        hand.mirror_passes += 1  # raw mode counts its plain looks here: settled after max_mirror_passes
+        self.sides.add(hand, p_right, settled)
 
-    def _to_detection(self, hand: _TrackedHand) -> Detection:
+    def _to_detection(self, hand: TrackedHand) -> Detection:
         p_right = 1.0 - hand.p_right if self.mirrored_input else hand.p_right
         lm = hand.landmarks
         return Detection(

@@ -13,7 +13,8 @@ from fixtures.data import SHARED_DIR
 
 from fast_hamer_core.detection.blaze import HandLandmarks
 from fast_hamer_core.detection.merge import nested_fit
-from fast_hamer_core.detection.stream import BODY_SETTLED_FACTOR, DUPLICATES, StreamHandDetector, _TrackedHand
+from fast_hamer_core.detection.stream import BODY_SETTLED_FACTOR, DUPLICATES, StreamHandDetector
+from fast_hamer_core.detection.stream_tracks import TrackedHand
 from fast_hamer_core.evaluation.clips import labelled_clip
 from fast_hamer_core.evaluation.detection import box_iou
 from fast_hamer_core.evaluation.hand_labels import SHARED_LABELS_PATH, load_labels
@@ -207,10 +208,10 @@ def test_people_s_arms_lead_to_a_hand_the_palm_searches_miss(task_path, load_pho
     assert right.side == "right" and left.side == "left"  # her right hand is on the image's left
 
 
-def _tracked(x: float, y: float, size: float) -> _TrackedHand:
+def _tracked(x: float, y: float, size: float) -> TrackedHand:
     """A tracked hand whose 21 keypoints span the square box (x, y) .. (x + size, y + size)."""
     keypoints = np.array([[x, y], [x + size, y + size]] + [[x + size / 2, y + size / 2]] * 19)  # (21, 2)
-    return _TrackedHand(HandLandmarks(keypoints, np.zeros((21, 3)), 0.9, 0.9, None))
+    return TrackedHand(HandLandmarks(keypoints, np.zeros((21, 3)), 0.9, 0.9, None))
 
 
 def test_an_arm_without_its_hand_is_looked_at_again_every_period(task_path, load_photo):
@@ -251,7 +252,7 @@ def test_a_track_that_slides_onto_another_hand_takes_that_hand_s_side(task_path,
 def test_a_finger_fitted_as_a_small_hand_is_dropped_inside_a_followed_hand(task_path):
     big, finger, beside = _tracked(100, 100, 200), _tracked(150, 120, 40), _tracked(320, 100, 40)
 
-    def nested(small: _TrackedHand, large: _TrackedHand) -> bool:
+    def nested(small: TrackedHand, large: TrackedHand) -> bool:
         return nested_fit(small.landmarks.keypoints_2d, large.landmarks.keypoints_2d, DUPLICATES)
 
     assert nested(finger, big) and not nested(big, finger) and not nested(beside, big)
