@@ -25,15 +25,17 @@ Per frame (:meth:`StreamHandDetector.detect`):
    frame while nothing is tracked, else once per search period, half-way between two whole-image
    searches (no frame pays for both). Over a few periods
    every scale is covered for one extra palm detector run per period. A window's palm touching a
-   tracked hand's box is not looked at (the whole-image search covers hands next to tracked ones), and
-   its hands must reach ``min_window_presence`` (the photo detector's bar: those windows show the
-   detector more false palms; on the grey copy the grey pass's 0.9). A hand found on the grey copy is
-   followed there (and its mirror passes too).
+   tracked hand's box is not looked at (the whole-image search covers hands next to tracked ones). A
+   new hand, from any palm, must reach ``min_new_presence`` (0.8, the photo detector's bar; on the grey
+   copy the grey pass's 0.9), while a followed hand is kept down to ``min_presence_confidence`` (0.5):
+   a false hand, once followed, stays a while, and on hand-free clips of the photos (``detect-hard-set
+   --cases no_hands``) the new hands taken at the lower bar were almost all false. A hand found on the
+   grey copy is followed there (and its mirror passes too).
 3. **Arms.** Every ``body_every`` frames, in a frame without a palm or window search (while nothing is
    tracked: in any frame, so a new stream looks at once), MediaPipe's body models look for people
    (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`, one look per person), and each arm's
    region whose centre no tracked hand covers is looked at by the landmark model, rebuilt from its
-   landmarks up to twice (the photo detector's refinement); at ``min_window_presence`` the hand becomes
+   landmarks up to twice (the photo detector's refinement); at ``min_new_presence`` the hand becomes
    tracked. This is how a hand the palm detector does not see (holding something, gloved, small) is
    picked up in a stream. While every arm the last look saw has a tracked hand (and none was lost
    since), the next look waits :data:`BODY_SETTLED_FACTOR` times longer. The arm's own cue (the photo
@@ -93,9 +95,9 @@ from fast_hamer_core.detection.stream_tracks import SideRule, TrackedHand
 from fast_hamer_core.preprocess import box_from_keypoints
 from fast_hamer_core.types import Detection
 
-#: Landmark presence a hand found in an extra window needs (the thorough photo detector's bar), and on
-#: the grey copy (the photo detector's grey pass's bar).
-MIN_WINDOW_PRESENCE: float = 0.8
+#: Landmark presence a new hand needs to be followed (the thorough photo detector's bar), and on the grey
+#: copy (the photo detector's grey pass's bar); a followed hand is kept down to ``min_presence_confidence``.
+MIN_NEW_PRESENCE: float = 0.8
 GREY_MIN_PRESENCE: float = GreyPassConfig().min_presence
 #: While every arm the last body search saw has a followed hand (and none was lost since), the next body
 #: search waits this many times ``body_every`` (new people still get looked at, less often).
@@ -137,7 +139,7 @@ class StreamHandDetector(HandDetector):
         model_path: ``hand_landmarker.task``; ``None`` resolves it like the photo detector.
         max_hands: most hands followed at once.
         min_detection_confidence: palm detector score threshold.
-        min_presence_confidence: landmark presence below which a hand is lost (or a palm refused).
+        min_presence_confidence: landmark presence below which a followed hand is lost.
         search_every: palm search every k frames while hands are tracked (1: every frame).
         handedness: ``"flip_consistent"`` (mirror passes for new / uncertain hands) or ``"raw"``.
         mirrored_input: the camera feed is mirrored (selfie view): swap every side.
@@ -151,8 +153,8 @@ class StreamHandDetector(HandDetector):
         scan_windows: the palm detector also runs on one more window (padded image, the tiles, then the
             whole grey copy, in turn) once per search period, for close-up, small and gloved hands
             (module docstring).
-        min_window_presence: landmark presence a hand found in such a window needs (at least
-            ``min_presence_confidence``).
+        min_new_presence: landmark presence a new hand (from a whole-image palm, a window's palm or an
+            arm) needs to be followed (at least ``min_presence_confidence``, which keeps it followed).
         body_every: every that many frames, in a frame without a palm or window search, hands are looked
             for at the ends of people's arms (module docstring); 0: never (and the body models are not
             loaded).
@@ -180,7 +182,7 @@ class StreamHandDetector(HandDetector):
         threads: int = 1,
         max_side_px: int = DEFAULT_MAX_SIDE_PX,
         scan_windows: bool = True,
-        min_window_presence: float = MIN_WINDOW_PRESENCE,
+        min_new_presence: float = MIN_NEW_PRESENCE,
         body_every: int = 15,
         body_models: dict[str, str] | None = None,
         lite_palms: bool = True,
@@ -195,7 +197,7 @@ class StreamHandDetector(HandDetector):
             min_detection_confidence=min_detection_confidence,
             min_presence_confidence=min_presence_confidence,
             duplicate_iou=duplicate_iou,
-            min_window_presence=min_window_presence,
+            min_new_presence=min_new_presence,
         )
         self.max_hands = int(max_hands)
         self.min_presence = float(min_presence_confidence)
@@ -205,7 +207,7 @@ class StreamHandDetector(HandDetector):
         self.sides = SideRule(float(side_margin), int(max_mirror_passes), int(side_recheck_every))
         self.duplicate_iou = float(duplicate_iou)
         self.scan_windows = bool(scan_windows)
-        self.min_window_presence = max(float(min_window_presence), self.min_presence)
+        self.min_new_presence = max(float(min_new_presence), self.min_presence)
         self.palms = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
         self.lite_palms = None
         if lite_palms:
@@ -364,11 +366,11 @@ class StreamHandDetector(HandDetector):
         palms = self.palms.detect(rgb)
         if self.lite_palms is not None:  # one palm per hand that both detectors see (weighted NMS)
             palms = merge_palms(palms + self.lite_palms.detect(rgb), self.palms, PALM_MERGE_IOU)
-        self._adopt(rgb, palms, self.min_presence, from_window=False)
+        self._adopt(rgb, palms, self.min_new_presence, from_window=False)
 
     def _search_window(self, rgb: np.ndarray) -> None:
         """Palm search in the next extra window (padded image, the tiles, then the whole grey copy, in
-        turn); its hands need ``min_window_presence`` (and the grey pass's presence on the grey copy)."""
+        turn); its hands need ``min_new_presence`` (and the grey pass's presence on the grey copy)."""
         if len(self._hands) >= self.max_hands:
             return
         height, width = rgb.shape[:2]
@@ -381,13 +383,13 @@ class StreamHandDetector(HandDetector):
         self.counts.window_searches += 1
         view = self._view(rgb, grey)
         palms = palms_in_window(self.palms, view, window, mirror=False)
-        least = max(self.min_window_presence, GREY_MIN_PRESENCE) if grey else self.min_window_presence
+        least = max(self.min_new_presence, GREY_MIN_PRESENCE) if grey else self.min_new_presence
         self._adopt(rgb, palms, least, from_window=True, grey=grey)
 
     def _search_body(self, rgb: np.ndarray) -> None:
         """Hands at the ends of people's arms (:class:`~fast_hamer_core.detection.pose.BodyHandProposer`)
         that no tracked hand covers: each arm's region is looked at, rebuilt from those landmarks up to
-        twice, and the hand becomes tracked at ``min_window_presence`` (the arm's own cue is not used:
+        twice, and the hand becomes tracked at ``min_new_presence`` (the arm's own cue is not used:
         a false hand once tracked is followed for a while). Afterwards an arm is open when no tracked
         hand covers its region's centre (and another hand could still be followed)."""
         self._since_body = 0
@@ -411,15 +413,15 @@ class StreamHandDetector(HandDetector):
 
     def _adopt_arm(self, rgb: np.ndarray, roi: RotatedRect) -> None:
         """The landmark model on an arm's region, rebuilt from its landmarks up to twice; a hand present
-        enough (``min_window_presence``) and not already tracked becomes tracked."""
+        enough (``min_new_presence``) and not already tracked becomes tracked."""
         result = self.landmarks.run(rgb, roi)
         self.counts.landmark_passes += 1
         for _ in range(2):
-            if result.presence >= self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
+            if result.presence >= self.min_new_presence or not np.isfinite(result.keypoints_2d).all():
                 break
             result = self.landmarks.run(rgb, self.landmarks.roi_from_landmarks(result.keypoints_2d))
             self.counts.landmark_passes += 1
-        if result.presence < self.min_window_presence or not np.isfinite(result.keypoints_2d).all():
+        if result.presence < self.min_new_presence or not np.isfinite(result.keypoints_2d).all():
             return
         hand = TrackedHand(result)
         if not (self._overlaps(hand, self._hands) or self._inside_tracked(hand)):

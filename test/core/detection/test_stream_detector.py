@@ -114,8 +114,8 @@ def test_bad_arguments_are_refused(task_path):
         StreamHandDetector(task_path, handedness="both")
     with pytest.raises(ValueError, match="side_margin"):
         StreamHandDetector(task_path, side_margin=0.7)
-    with pytest.raises(ValueError, match="min_window_presence"):
-        StreamHandDetector(task_path, min_window_presence=1.5)
+    with pytest.raises(ValueError, match="min_new_presence"):
+        StreamHandDetector(task_path, min_new_presence=1.5)
 
 
 def _far_away(photo: np.ndarray, frames: int = 40) -> list[np.ndarray]:
