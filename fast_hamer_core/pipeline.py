@@ -130,7 +130,7 @@ class HandReconstructor:
         ``detection_mode``: ``"fast"`` (MediaPipe's landmarker) or ``"thorough"`` (multi-scale + body search,
         for photos; :mod:`fast_hamer_core.detection.thorough`; no stream state: every frame is searched in
         full). ``max_hands`` and ``min_detection_confidence`` left ``None`` take that detector's defaults
-        (fast: 4 and 0.3; thorough: 10 and 0.5).
+        (fast: 4 and 0.3; thorough: 20 and 0.5).
         """
         from fast_hamer_core.detection import create_detector
         from fast_hamer_core.tracking import HandTracker

@@ -73,7 +73,7 @@ def add_detector_arguments(
     )
     p.add_argument("--mirrored-input", action="store_true", help="the image(s) are mirrored (selfie camera)")
     p.add_argument(
-        "--max-hands", type=int, default=None, help="most hands to report (default 4 fast, 10 thorough)"
+        "--max-hands", type=int, default=None, help="most hands to report (default 4 fast, 20 thorough)"
     )
     p.add_argument(
         "--min-confidence",

@@ -95,6 +95,17 @@ def test_the_lite_palm_detector_finds_a_hand_the_full_one_misses(
     assert det is not None and det.side == "left"
 
 
+def test_a_crowded_image_is_not_cut_to_ten_hands(thorough_detector, load_photo):
+    """A 2x3 mosaic of the shared photos (14 hands, some tiny): more than 10 are found, and the default
+    ``max_hands`` does not cut them (at 10 it did; the cap costs no time, only the regions checked do)."""
+    names = [*HAND_PHOTOS, "fasthamer_sample2.jpg"]
+    tiles = [cv2.resize(load_photo(name), (427, 360), interpolation=cv2.INTER_AREA) for name in names]
+    mosaic = np.vstack([np.hstack(tiles[:3]), np.hstack(tiles[3:])])  # (720, 1281, 3)
+    dets = thorough_detector.detect(mosaic)
+    assert thorough_detector.max_hands >= 16 and 10 < len(dets) < thorough_detector.max_hands
+    assert all(d.score >= thorough_detector.config.min_presence_with_arm for d in dets)  # all re-checked
+
+
 def _found_at(x: float) -> HandCandidate:
     """A found hand whose keypoint box is x..x+100, y 0..100."""
     kp = np.array([[x, 0.0], [x + 100.0, 100.0]] + [[x + 50.0, 50.0]] * 19)  # (21, 2)
@@ -163,7 +174,7 @@ def test_mode_selects_the_detector_and_bad_options_are_named(task_path):
     with pytest.raises(ValueError, match="unknown detection mode"):
         resolve_detector_name("mediapipe", "slow")
     with create_detector("mediapipe", mode="thorough", model_path=task_path) as det:
-        assert isinstance(det, ThoroughHandDetector) and det.max_hands == 10
+        assert isinstance(det, ThoroughHandDetector) and det.max_hands == 20
     with ThoroughHandDetector(model_path=task_path, use_pose=False) as det:
         assert det.body is None and not det.config.use_pose
     no_lite = ThoroughConfig(lite_palms=None)
