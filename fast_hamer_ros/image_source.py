@@ -26,6 +26,7 @@ from fast_hamer_core.bags import BagReader, is_bag
 from fast_hamer_core.frames import FrameReader
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_ros.node_main import run_node
+from fast_hamer_ros.rematch import RematchingPublisher
 
 #: Lockstep: seconds between the node's answer publisher matching and the first frame.
 ANSWER_SETTLE_S = 1.0
@@ -142,11 +143,13 @@ def main(args: list[str] | None = None) -> int:
             self.wait_for_subscriber = bool(g("wait_for_subscriber"))
             self.answer_subscribers = int(g("answer_subscribers"))
             qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+            # Both made anew if a listed subscriber stays unmatched (fast_hamer_ros/rematch.py).
             if self.compressed:
-                self.image_pub = self.create_publisher(CompressedImage, "image/compressed", qos)
+                self._image = RematchingPublisher(self, CompressedImage, "image/compressed", qos)
             else:
-                self.image_pub = self.create_publisher(Image, "image", qos)
-            self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+                self._image = RematchingPublisher(self, Image, "image", qos)
+            self._info = RematchingPublisher(self, CameraInfo, "camera_info", qos)
+            self.image_pub, self.info_pub = self._image.publisher, self._info.publisher
             self.answered: set[tuple[int, int]] = set()
             self.answer_sub = None
             if self.lockstep:
@@ -176,6 +179,10 @@ def main(args: list[str] | None = None) -> int:
         def _tick(self) -> None:
             if self.done:
                 return
+            if self._image.check():
+                self.image_pub = self._image.publisher
+            if self._info.check():
+                self.info_pub = self._info.publisher
             if (
                 self.wait_for_subscriber
                 and self.published == 0

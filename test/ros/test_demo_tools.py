@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -91,15 +92,24 @@ def test_published_summary_counts_frames_hands_and_tf(tmp_path):
     assert data["message_counts"] == {"/tf": 1, "hands/left/joints": 1, "hands/right/joints": 2}
 
 
-def _run(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fast_hamer_ros.run", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=240,
+def _run(args: list[str], env: dict, timeout_s: float = 240.0) -> subprocess.CompletedProcess:
+    """The runner; on a timeout it is interrupted as Ctrl-C would (it then stops its nodes, which would
+    otherwise outlive it and keep waiting), killed if that takes too long, and the timeout raised."""
+    cmd = [sys.executable, "-m", "fast_hamer_ros.run", *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT
     )
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(cmd, timeout_s, output=out, stderr=err) from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_pip_only_runner_records_overlay_video_and_summary(tmp_path):

@@ -1,0 +1,43 @@
+"""A publisher whose listed subscriber stays unmatched is made anew, and the new one delivers (real rclpy,
+real DDS between two peers; only the lost discovery is simulated, by a match count stuck at 0)."""
+
+from __future__ import annotations
+
+from ros_harness import RosPeer
+from std_msgs.msg import String
+
+from fast_hamer_ros.rematch import RematchingPublisher
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_unmatched_listed_subscriber_gets_a_new_publisher_that_delivers(peer: RosPeer, ros_domain):
+    listener = RosPeer(ros_domain, name="listener")
+    clock = _Clock()
+    try:
+        remade = RematchingPublisher(peer.node, String, "chatter", 10, after_s=5.0, clock=clock)
+        assert not remade.check()  # nobody listed yet: nothing to do
+        received = listener.collect(String, "chatter")
+        first = remade.publisher
+        assert peer.spin_until(lambda: first.get_subscription_count() == 1, 15.0)
+        assert not remade.check() and remade.remakes == 0  # listed and matched: fine
+
+        first.get_subscription_count = lambda: 0  # the lost discovery: listed, never matched
+        assert not remade.check()  # unmatched since now
+        clock.now += 4.9
+        assert not remade.check() and remade.publisher is first  # not yet
+        clock.now += 0.2
+        assert remade.check() and remade.remakes == 1 and remade.publisher is not first
+        new = remade.publisher
+        assert peer.spin_until(lambda: new.get_subscription_count() == 1, 15.0)  # matched afresh
+        new.publish(String(data="hello"))
+        assert listener.spin_until(lambda: bool(received), 10.0) and received[0].data == "hello"
+        assert not remade.check()
+    finally:
+        listener.close()
