@@ -26,7 +26,7 @@ from fast_hamer_core.bags import BagReader, is_bag
 from fast_hamer_core.frames import FrameReader
 from fast_hamer_core.geometry import PinholeCamera
 from fast_hamer_ros.node_main import run_node
-from fast_hamer_ros.rematch import RematchingPublisher
+from fast_hamer_ros.rematch import RematchingPublisher, RematchingSubscription
 
 #: Lockstep: seconds between the node's answer publisher matching and the first frame.
 ANSWER_SETTLE_S = 1.0
@@ -143,7 +143,7 @@ def main(args: list[str] | None = None) -> int:
             self.wait_for_subscriber = bool(g("wait_for_subscriber"))
             self.answer_subscribers = int(g("answer_subscribers"))
             qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-            # Both made anew if a listed subscriber stays unmatched (fast_hamer_ros/rematch.py).
+            # Made anew if a listed peer stays unmatched (fast_hamer_ros/rematch.py), the answers' too.
             if self.compressed:
                 self._image = RematchingPublisher(self, CompressedImage, "image/compressed", qos)
             else:
@@ -152,10 +152,12 @@ def main(args: list[str] | None = None) -> int:
             self.image_pub, self.info_pub = self._image.publisher, self._info.publisher
             self.answered: set[tuple[int, int]] = set()
             self.answer_sub = None
+            self._answers = None
             if self.lockstep:
-                self.answer_sub = self.create_subscription(
-                    PoseArray, "hands/right/joints", self._on_answer, 10
+                self._answers = RematchingSubscription(
+                    self, PoseArray, "hands/right/joints", self._on_answer, 10
                 )
+                self.answer_sub = self._answers.subscription
             self._answers_matched_at: float | None = None
             self.published = 0
             self.pending: tuple | None = None  # (stamp key, image msg, info msg, sent at)
@@ -183,6 +185,8 @@ def main(args: list[str] | None = None) -> int:
                 self.image_pub = self._image.publisher
             if self._info.check():
                 self.info_pub = self._info.publisher
+            if self._answers is not None and self._answers.check():
+                self.answer_sub = self._answers.subscription
             if (
                 self.wait_for_subscriber
                 and self.published == 0

@@ -1,12 +1,12 @@
-"""A publisher whose listed subscriber stays unmatched is made anew, and the new one delivers (real rclpy,
-real DDS between two peers; only the lost discovery is simulated, by a match count stuck at 0)."""
+"""An endpoint whose listed peer stays unmatched is made anew, and the new one delivers (real rclpy, real
+DDS between two peers; only the lost discovery is simulated, by a match count stuck at 0)."""
 
 from __future__ import annotations
 
 from ros_harness import RosPeer
 from std_msgs.msg import String
 
-from fast_hamer_ros.rematch import RematchingPublisher
+from fast_hamer_ros.rematch import RematchingPublisher, RematchingSubscription
 
 
 class _Clock:
@@ -41,3 +41,28 @@ def test_an_unmatched_listed_subscriber_gets_a_new_publisher_that_delivers(peer:
         assert not remade.check()
     finally:
         listener.close()
+
+
+def test_an_unmatched_listed_publisher_gets_a_new_subscription_that_receives(peer: RosPeer, ros_domain):
+    talker = RosPeer(ros_domain, name="talker")
+    clock = _Clock()
+    received: list = []
+    try:
+        remade = RematchingSubscription(
+            peer.node, String, "answers", received.append, 10, after_s=5.0, clock=clock
+        )
+        publisher = talker.node.create_publisher(String, "answers", 10)
+        first = remade.subscription
+        assert peer.spin_until(lambda: first.get_publisher_count() == 1, 15.0)
+        assert not remade.check()
+
+        first.get_publisher_count = lambda: 0  # the lost discovery
+        assert not remade.check()
+        clock.now += 5.1
+        assert remade.check() and remade.remakes == 1 and remade.subscription is not first
+        assert peer.spin_until(lambda: remade.subscription.get_publisher_count() == 1, 15.0)
+        assert talker.spin_until(lambda: publisher.get_subscription_count() == 1, 15.0)  # both sides matched
+        publisher.publish(String(data="answer"))
+        assert peer.spin_until(lambda: bool(received), 10.0) and received[-1].data == "answer"
+    finally:
+        talker.close()
