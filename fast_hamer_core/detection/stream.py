@@ -466,7 +466,6 @@ class StreamHandDetector(HandDetector):
     def _decide_side(self, rgb: np.ndarray, hand: TrackedHand) -> None:
         """A side look at ``hand`` when :class:`~fast_hamer_core.detection.stream_tracks.SideRule` says
         one is due: a mirror pass in flip-consistent mode, the plain look in raw mode."""
-        settled = self.sides.settled(hand)
         if not self.sides.due(hand):
             return
         if self.handedness == "raw":
@@ -475,7 +474,7 @@ class StreamHandDetector(HandDetector):
             mirrored = self.landmarks.run(self._view(rgb, hand.grey), hand.landmarks.roi, mirror=True)
             self.counts.mirror_passes += 1
             p_right = 0.5 * (hand.landmarks.p_right + mirrored.p_right)
-        self.sides.add(hand, p_right, settled)
+        self.sides.add(hand, p_right)
 
     def _to_detection(self, hand: TrackedHand) -> Detection:
         p_right = 1.0 - hand.p_right if self.mirrored_input else hand.p_right

@@ -74,9 +74,10 @@ class SideRule:
         hand.since_side_check = 0
         return True
 
-    def add(self, hand: TrackedHand, p_right: float, settled: bool) -> None:
-        """Take one look's evidence ``p_right``; ``settled``: the side was established before the look."""
-        if settled:
+    def add(self, hand: TrackedHand, p_right: float) -> None:
+        """Take one look's evidence ``p_right``: more evidence for an unsettled side; for a settled one,
+        the side decided anew when the look contradicts it by ``margin``."""
+        if self.settled(hand):
             other_side = (p_right - 0.5) * (hand.p_right - 0.5) < 0
             if other_side and abs(p_right - 0.5) >= self.margin:  # another hand under this track now
                 hand.evidence, hand.mirror_passes = [p_right], 1

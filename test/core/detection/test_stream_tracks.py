@@ -18,9 +18,8 @@ def _looks(rule: SideRule, hand: TrackedHand, frames: int, p_right: float) -> li
     """The frames (of ``frames``) in which ``rule`` asked for a look; each look says ``p_right``."""
     looked = []
     for frame in range(frames):
-        settled = rule.settled(hand)
         if rule.due(hand):
-            rule.add(hand, p_right, settled)
+            rule.add(hand, p_right)
             looked.append(frame)
     return looked
 
@@ -44,8 +43,9 @@ def test_a_contradicting_recheck_decides_the_side_anew():
     assert _looks(rule, hand, 15, p_right=0.1) == [14]  # the re-check sees a left hand under the track
     assert hand.evidence == [0.1] and hand.p_right < 0.5
     # A re-check that agrees, or disagrees by less than the margin, changes nothing.
-    rule.add(hand, 0.65, settled=True)
-    rule.add(hand, 0.2, settled=True)
+    assert rule.settled(hand)
+    rule.add(hand, 0.65)
+    rule.add(hand, 0.2)
     assert hand.evidence == [0.1]
 
 
