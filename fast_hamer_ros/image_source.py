@@ -145,19 +145,16 @@ def main(args: list[str] | None = None) -> int:
             qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
             # Made anew if a listed peer stays unmatched (fast_hamer_ros/rematch.py), the answers' too.
             if self.compressed:
-                self._image = RematchingPublisher(self, CompressedImage, "image/compressed", qos)
+                self._image_endpoint = RematchingPublisher(self, CompressedImage, "image/compressed", qos)
             else:
-                self._image = RematchingPublisher(self, Image, "image", qos)
-            self._info = RematchingPublisher(self, CameraInfo, "camera_info", qos)
-            self.image_pub, self.info_pub = self._image.publisher, self._info.publisher
+                self._image_endpoint = RematchingPublisher(self, Image, "image", qos)
+            self._info_endpoint = RematchingPublisher(self, CameraInfo, "camera_info", qos)
             self.answered: set[tuple[int, int]] = set()
-            self.answer_sub = None
-            self._answers = None
+            self._answers_endpoint = None
             if self.lockstep:
-                self._answers = RematchingSubscription(
+                self._answers_endpoint = RematchingSubscription(
                     self, PoseArray, "hands/right/joints", self._on_answer, 10
                 )
-                self.answer_sub = self._answers.subscription
             self._answers_matched_at: float | None = None
             self.published = 0
             self.pending: tuple | None = None  # (stamp key, image msg, info msg, sent at)
@@ -175,18 +172,28 @@ def main(args: list[str] | None = None) -> int:
                 )
             self._bag_frame = None  # the next bag frame, read ahead until it is due
 
+        @property
+        def image_pub(self):
+            return self._image_endpoint.publisher
+
+        @property
+        def info_pub(self):
+            return self._info_endpoint.publisher
+
+        @property
+        def answer_sub(self):
+            """The lockstep answers' subscription (``None`` without lockstep)."""
+            return None if self._answers_endpoint is None else self._answers_endpoint.subscription
+
         def _on_answer(self, msg) -> None:
             self.answered.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
 
         def _tick(self) -> None:
             if self.done:
                 return
-            if self._image.check():
-                self.image_pub = self._image.publisher
-            if self._info.check():
-                self.info_pub = self._info.publisher
-            if self._answers is not None and self._answers.check():
-                self.answer_sub = self._answers.subscription
+            for endpoint in (self._image_endpoint, self._info_endpoint, self._answers_endpoint):
+                if endpoint is not None:
+                    endpoint.check()
             if (
                 self.wait_for_subscriber
                 and self.published == 0
