@@ -36,8 +36,12 @@ def test_an_unmatched_listed_subscriber_gets_a_new_publisher_that_delivers(peer:
         assert remade.check() and remade.remakes == 1 and remade.publisher is not first
         new = remade.publisher
         assert peer.spin_until(lambda: new.get_subscription_count() == 1, 15.0)  # matched afresh
-        new.publish(String(data="hello"))
-        assert listener.spin_until(lambda: bool(received), 10.0) and received[0].data == "hello"
+
+        def delivered() -> bool:  # published until the listener's side has matched the new writer too
+            new.publish(String(data="hello"))
+            return bool(received)
+
+        assert listener.spin_until(delivered, 10.0, poll_s=0.1) and received[0].data == "hello"
         assert not remade.check()
     finally:
         listener.close()
@@ -61,8 +65,11 @@ def test_an_unmatched_listed_publisher_gets_a_new_subscription_that_receives(pee
         clock.now += 5.1
         assert remade.check() and remade.remakes == 1 and remade.subscription is not first
         assert peer.spin_until(lambda: remade.subscription.get_publisher_count() == 1, 15.0)
-        assert talker.spin_until(lambda: publisher.get_subscription_count() == 1, 15.0)  # both sides matched
-        publisher.publish(String(data="answer"))
-        assert peer.spin_until(lambda: bool(received), 10.0) and received[-1].data == "answer"
+
+        def received_one() -> bool:  # published until the talker's side has matched the new reader too
+            publisher.publish(String(data="answer"))
+            return bool(received)
+
+        assert peer.spin_until(received_one, 10.0, poll_s=0.1) and received[-1].data == "answer"
     finally:
         talker.close()
