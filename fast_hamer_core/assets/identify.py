@@ -357,6 +357,13 @@ def copy_verified(src: Path, dst: Path) -> str:
     return h.hexdigest()
 
 
+def tflite_problem(name: str, head: bytes) -> str | None:
+    """Why ``head`` (a file's first 8 bytes) is not a TFLite model's start, or ``None`` when it is."""
+    if head[4:8] != TFLITE_IDENTIFIER:
+        return f"{name} is not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)"
+    return None
+
+
 def check_task_file(path: Path) -> list[str]:
     """Problems of a ``.task`` bundle: missing members or members that are not TFLite models."""
     problems = []
@@ -368,11 +375,9 @@ def check_task_file(path: Path) -> list[str]:
                     problems.append(f"missing member {member}")
                     continue
                 with zf.open(member) as f:
-                    head = f.read(8)
-                if head[4:8] != TFLITE_IDENTIFIER:
-                    problems.append(
-                        f"{member} is not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)"
-                    )
+                    problem = tflite_problem(member, f.read(8))
+                if problem:
+                    problems.append(problem)
     except (zipfile.BadZipFile, OSError) as err:
         problems.append(f"not a readable zip ({err})")
     return problems

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fast_hamer_core.assets import store
-from fast_hamer_core.assets.identify import TFLITE_IDENTIFIER, check_task_file, torch_file_summary
+from fast_hamer_core.assets.identify import check_task_file, tflite_problem, torch_file_summary
 
 if TYPE_CHECKING:
     import torch
@@ -140,8 +140,8 @@ def _check_mano(path: Path, report: AssetReport) -> None:
 def _check_detector(path: Path, report: AssetReport) -> None:
     if path.suffix == ".tflite":  # one of the loose models beside the bundle
         with path.open("rb") as fh:
-            if fh.read(8)[4:8] != TFLITE_IDENTIFIER:
-                report.problems.append(f"not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
+            problem = tflite_problem(path.name, fh.read(8))
+        report.problems += [problem] if problem else []
         return
     report.problems += check_task_file(path)
 
