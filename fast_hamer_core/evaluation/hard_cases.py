@@ -258,14 +258,21 @@ def make_at_border(rgb: np.ndarray, image: LabelledImage, rng: np.random.Generat
     return cases
 
 
+def _clear_of(boxes: np.ndarray, left: float, top: float, w: float, h: float) -> bool:
+    """Whether the ``w x h`` window at (``left``, ``top``) overlaps none of the xyxy ``boxes`` (N, 4)."""
+    right_or_left = (boxes[:, 0] >= left + w) | (boxes[:, 2] <= left)  # (N,)
+    below_or_above = (boxes[:, 1] >= top + h) | (boxes[:, 3] <= top)  # (N,)
+    apart = right_or_left | below_or_above
+    return bool(apart.all())
+
+
 def _background_patch(rgb: np.ndarray, image: LabelledImage, w: int, h: int, rng: np.random.Generator):
     """A ``h x w`` patch of ``rgb`` overlapping no labelled hand (``None`` after 50 tries)."""
     boxes = np.array([hand.box for hand in image.hands]).reshape(-1, 4)
     for _ in range(50):
         x0 = int(rng.integers(0, max(1, image.width - w)))
         y0 = int(rng.integers(0, max(1, image.height - h)))
-        clear = (boxes[:, 0] >= x0 + w) | (boxes[:, 2] <= x0) | (boxes[:, 1] >= y0 + h) | (boxes[:, 3] <= y0)
-        if clear.all():
+        if _clear_of(boxes, x0, y0, w, h):
             return rgb[y0 : y0 + h, x0 : x0 + w]
     return None
 
@@ -392,13 +399,7 @@ def make_no_hands(rgb: np.ndarray, image: LabelledImage, rng: np.random.Generato
         size = int(rng.uniform(*NO_HANDS_SIDE) * shorter)
         left = int(rng.integers(0, image.width - size + 1))
         top = int(rng.integers(0, image.height - size + 1))
-        clear = (
-            (keep_clear[:, 0] >= left + size)
-            | (keep_clear[:, 2] <= left)
-            | (keep_clear[:, 1] >= top + size)
-            | (keep_clear[:, 3] <= top)
-        )
-        if clear.all():
+        if _clear_of(keep_clear, left, top, size, size):
             shrink = cv2.INTER_AREA if size > CLOSE_UP_SIDE_PX else cv2.INTER_CUBIC
             name = _name(image, "no_hands", len(cases))
             cases.append(_square_crop(rgb, image, left, top, size, name, shrink))
