@@ -158,8 +158,9 @@ class StreamHandDetector(HandDetector):
         body_every: every that many frames, in a frame without a palm or window search, hands are looked
             for at the ends of people's arms (module docstring); 0: never (and the body models are not
             loaded).
-        body_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the body models
-            (and of the lite palm detector, ``"palm_detection_lite.tflite"``).
+        loose_models: optional explicit paths ``{"pose_detection.tflite": ..., ...}`` of the loose models
+            (:data:`~fast_hamer_core.detection.assets.LOOSE_MODELS`: the body models, the lite palm
+            detector), as the photo detector takes them.
         lite_palms: every whole-image search runs the lite palm detector too (about 6 ms more per
             search; module docstring).
     """
@@ -184,7 +185,7 @@ class StreamHandDetector(HandDetector):
         scan_windows: bool = True,
         min_new_presence: float = MIN_NEW_PRESENCE,
         body_every: int = 15,
-        body_models: dict[str, str] | None = None,
+        loose_models: dict[str, str] | None = None,
         lite_palms: bool = True,
     ) -> None:
         super().__init__(max_side_px=max_side_px)
@@ -209,9 +210,10 @@ class StreamHandDetector(HandDetector):
         self.scan_windows = bool(scan_windows)
         self.min_new_presence = max(float(min_new_presence), self.min_presence)
         self.palms = PalmDetector(model_path, threads=threads, min_score=min_detection_confidence)
+        paths = loose_models or {}
         self.lite_palms = None
         if lite_palms:
-            lite_path = (body_models or {}).get(LITE_PALM_MODEL)
+            lite_path = paths.get(LITE_PALM_MODEL)
             self.lite_palms = PalmDetector.lite(lite_path, threads, min_score=min_detection_confidence)
         self.landmarks = HandLandmarkModel(self.palms.model_path, threads=threads)
         self.model_path = self.palms.model_path
@@ -220,7 +222,6 @@ class StreamHandDetector(HandDetector):
         if self.body_every:
             from fast_hamer_core.detection.pose import BodyHandProposer
 
-            paths = body_models or {}
             self.body = BodyHandProposer(
                 pose_detector_path=paths.get("pose_detection.tflite"),
                 pose_landmark_path=paths.get("pose_landmark_full.tflite"),
